@@ -1,0 +1,3 @@
+"""Dockyard: a Docker-compatible container engine with Compose."""
+
+__version__ = "0.1.0"
