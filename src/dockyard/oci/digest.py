@@ -1,0 +1,56 @@
+"""Content digests (``sha256:<64 hex>``) as a value type."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidArgument
+
+_HEX = {"sha256": 64, "sha512": 128}
+_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        m = _DIGEST_RE.match(text)
+        if not m:
+            raise InvalidArgument(f"invalid digest {text!r}: expected algorithm:hex")
+        algo, hexpart = m.groups()
+        want = _HEX.get(algo)
+        if want is None:
+            raise InvalidArgument(f"unsupported digest algorithm {algo!r} in {text!r}")
+        if len(hexpart) != want or not all(c in "0123456789abcdef" for c in hexpart):
+            raise InvalidArgument(
+                f"invalid digest {text!r}: {algo} needs {want} lowercase hex digits"
+            )
+        return cls(algo, hexpart)
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Digest:
+        return cls("sha256", hashlib.sha256(data).hexdigest())
+
+    @classmethod
+    def from_sha256_hex(cls, hexpart: str) -> Digest:
+        return cls("sha256", hexpart)
+
+    @property
+    def short(self) -> str:
+        """The 12-digit form ``docker images`` shows."""
+        return self.hex[:12]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+def is_hex_id(text: str, *, minimum: int = 1) -> bool:
+    """True if ``text`` looks like an (abbreviated) hex ID, optionally sha256:-prefixed."""
+    if text.startswith("sha256:"):
+        text = text[7:]
+    return minimum <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
