@@ -1,0 +1,71 @@
+"""Extracted layer trees: ``layers/<chain-id hex>/diff``, usable as overlay lowerdirs.
+
+A layer is extracted into a temporary directory beside its final place and
+renamed into place when whole, so a directory named by a chain ID is always
+complete. Removal renames first and deletes afterwards for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from dockyard.errors import InvalidContent
+from dockyard.image.layers import AppliedLayer, apply_layer
+from dockyard.oci.digest import Digest
+
+
+class LayerDirs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def diff_dir(self, chain_id: str) -> Path:
+        return self.root / Digest.parse(chain_id).hex / "diff"
+
+    def exists(self, chain_id: str) -> bool:
+        return self.diff_dir(chain_id).is_dir()
+
+    def unpack(
+        self, blob: Path, chain_id: str, expected_diff_id: str, *, source_name: str
+    ) -> AppliedLayer:
+        """Extract ``blob`` as the layer ``chain_id`` if its content is ``expected_diff_id``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / Digest.parse(chain_id).hex
+        tmp = self.root / f".tmp-{final.name[:16]}-{os.getpid()}-{id(blob):x}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "diff").mkdir(parents=True)
+        try:
+            with open(blob, "rb") as src:
+                applied = apply_layer(src, tmp / "diff", source_name=source_name)
+            if applied.diff_id != expected_diff_id:
+                raise InvalidContent(
+                    f"{source_name}: layer content is {applied.diff_id}, but the image "
+                    f"config says {expected_diff_id} (corrupt or mismatched archive)"
+                )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        return applied
+
+    def remove(self, chain_id: str) -> None:
+        final = self.root / Digest.parse(chain_id).hex
+        if not final.exists():
+            return
+        doomed = self.root / f".del-{final.name[:16]}-{os.getpid()}"
+        os.replace(final, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def clean_stale(self) -> None:
+        """Remove half-extracted or half-deleted directories left by a crash."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.name.startswith((".tmp-", ".del-")):
+                shutil.rmtree(entry.path, ignore_errors=True)
