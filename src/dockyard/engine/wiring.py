@@ -1,0 +1,48 @@
+"""Builds the engine's services from one frozen EngineConfig.
+
+Nothing is opened until first used, so ``dockyard --version`` or a failing
+flag parse touch no disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from dockyard.config import EngineConfig
+
+if TYPE_CHECKING:
+    from dockyard.engine.images import ImageService
+
+
+class Engine:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def db(self) -> sqlite3.Connection:
+        from dockyard._util.db import open_db
+
+        self.config.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        return open_db(self.config.state_db)
+
+    @cached_property
+    def images(self) -> ImageService:
+        from dockyard.engine.images import ImageService
+        from dockyard.image.content import ContentStore
+        from dockyard.image.layerdirs import LayerDirs
+        from dockyard.image.store import ImageStore
+
+        content = ContentStore(self.config.content_dir)
+        content.init()
+        return ImageService(
+            content,
+            LayerDirs(self.config.layers_dir),
+            ImageStore(self.db),
+            self.config.tmp_dir,
+        )
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
