@@ -1,0 +1,34 @@
+"""OCI bundles on disk: ``<bundle>/config.json`` next to the rootfs directory."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from dockyard._util.atomic import atomic_write
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.oci.runtime_spec import RuntimeSpec
+
+CONFIG = "config.json"
+
+
+def write_config(bundle: str | os.PathLike[str], spec: RuntimeSpec) -> None:
+    """Write ``spec`` as the bundle's config.json (atomically)."""
+    from pathlib import Path
+
+    data = json.dumps(spec.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+    atomic_write(Path(bundle) / CONFIG, data)
+
+
+def read_config(bundle: str | os.PathLike[str]) -> RuntimeSpec:
+    path = os.path.join(os.fspath(bundle), CONFIG)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise NotFound(f"no {CONFIG} in bundle {os.fspath(bundle)}")
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {path}: {e}") from e
+    return RuntimeSpec.from_dict(data)

@@ -1,0 +1,502 @@
+"""The built-in runtime: start a container from a bundle, exec into it, signal it.
+
+API (all need root)::
+
+    pid = start_container(bundle, spec, rootfs_mounts=mounts, stdio=(0, 1, 2), cgroup=cg)
+    _, status = os.waitpid(pid, 0)               # the caller is the container's parent
+    pid2 = exec_in_container(pid, process, stdio=(...))
+    kill(pid, signal.SIGTERM)
+
+Process model. ``start_container`` returns the host PID of the container's init,
+which is pid 1 in its own pid namespace and a *direct child of the caller*, so
+the caller (the shim) reaps it with ``os.waitpid``. To get there without an
+intermediate process the caller sets its own ``pid_for_children`` with
+``unshare(CLONE_NEWPID)`` (or ``setns`` to join a pid namespace), forks, and at
+once restores ``pid_for_children`` with ``setns`` on its own
+``/proc/self/ns/pid``; the caller's later forks (and a second container) are
+unaffected. The per-thread namespace switch makes this safe with other
+threads running. ``exec_in_container`` uses the same trick with ``setns`` to
+the container's pid namespace.
+
+Errors. The child reports any failure before exec over a close-on-exec pipe;
+the call raises :class:`ContainerStartError` with Docker's message and exit
+code (127 not found, 126 cannot invoke, 125 otherwise) after reaping the
+child. When the call returns, the container's program is running (exec done).
+
+Everything the child sets up (rootfs mounts such as the overlay, /proc, /dev,
+...) lives in the container's mount namespace and vanishes with it. The only
+object outside is the cgroup, which the caller creates and removes
+(:class:`dockyard.runtime.cgroups.Cgroup`).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import stat
+from collections.abc import Callable, Mapping, Sequence
+
+from dockyard.errors import InvalidArgument, NotFound, Unsupported
+from dockyard.oci.runtime_spec import Mount, Process, RuntimeSpec
+from dockyard.runtime import caps, cgroups, mounts
+from dockyard.runtime import linux as L
+from dockyard.runtime.errors import ContainerStartError
+
+__all__ = ["ContainerStartError", "exec_in_container", "kill", "start_container"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_LAST_CAP: list[int] = []
+
+
+class _Fail(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _last_cap() -> int:
+    if not _LAST_CAP:
+        try:
+            _LAST_CAP.append(L.cap_last_cap())
+        except OSError:
+            _LAST_CAP.append(len(caps.CAPABILITIES) - 1)
+    return _LAST_CAP[0]
+
+
+# -- the parent side ---------------------------------------------------------
+
+
+def _fork_in_pidns(ns_action: Callable[[], None] | None, child: Callable[[], None]) -> int:
+    """Fork with the child in the pid namespace ``ns_action`` selects (unshare or setns
+    of CLONE_NEWPID); the caller's own ``pid_for_children`` is restored afterwards."""
+    if ns_action is None:
+        pid = os.fork()
+        if pid == 0:
+            child()  # never returns
+        return pid
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ns_action()
+        try:
+            pid = os.fork()
+            if pid == 0:
+                child()
+        finally:
+            L.setns(own, L.CLONE_NEWPID)
+    finally:
+        os.close(own)
+    return pid
+
+
+def _collect(pid: int, r: int) -> None:
+    """Wait for the child's exec (EOF on the pipe) or its error report."""
+    chunks = []
+    try:
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+    except BaseException:  # e.g. KeyboardInterrupt: leave no half-started child behind
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(r)
+    if not chunks:
+        return
+    os.waitpid(pid, 0)
+    code, _, msg = b"".join(chunks).partition(b"\0")
+    raise ContainerStartError(msg.decode(errors="replace"), exit_code=int(code))
+
+
+def _open_ns(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise NotFound(f"cannot open namespace {path}: {e.strerror}") from e
+
+
+def start_container(
+    bundle: str | os.PathLike[str],
+    spec: RuntimeSpec,
+    *,
+    rootfs_mounts: Sequence[Mount] = (),
+    stdio: tuple[int, int, int] | None = None,
+    cgroup: cgroups.Cgroup | None = None,
+    resolve_user: str | None = None,
+) -> int:
+    """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
+
+    ``rootfs_mounts`` are mounted inside the container's mount namespace before
+    anything else, a destination of ``/`` meaning ``spec.root.path`` itself (e.g.
+    the overlay from the snapshotter). ``stdio``: fds for the container's 0, 1, 2
+    (default: ours). With ``spec.process.terminal`` they should be a pty slave;
+    it becomes the controlling terminal and /dev/console. ``cgroup``: an existing
+    (created) cgroup the process joins before its first instruction.
+    ``resolve_user``: a ``user[:group]`` to resolve against the container's own
+    /etc/passwd and /etc/group after its rootfs is mounted (replaces
+    ``spec.process.user``; adds HOME). Raises :class:`ContainerStartError`.
+    """
+    b = os.path.realpath(bundle)
+    root = spec.root.path
+    rootfs = root if root.startswith("/") else os.path.join(b, root)
+    linux = spec.linux
+    if linux.namespace("user") is not None:
+        raise Unsupported("user namespaces are not supported by the built-in runtime")
+    mnt = linux.namespace("mount")
+    if mnt is None or mnt.path is not None:
+        raise Unsupported("the built-in runtime needs a new mount namespace")
+    if not os.path.isdir(rootfs):
+        raise NotFound(f"rootfs {rootfs} does not exist")
+    if not spec.process.args:
+        raise InvalidArgument("no command specified")
+
+    join: list[tuple[int, int]] = []
+    new_flags = 0
+    pid_action: Callable[[], None] | None = None
+    fds: list[int] = []
+    try:
+        for ns in linux.namespaces:
+            flag = L.NS_FLAGS[ns.type]
+            if ns.type == "cgroup" and not L.has_cgroupns():
+                continue
+            if ns.type == "pid":
+                if ns.path is None:
+                    pid_action = _unshare_pid
+                else:
+                    pfd = _open_ns(ns.path)
+                    fds.append(pfd)
+                    pid_action = _setns_pid(pfd)
+            elif ns.path is None:
+                new_flags |= flag
+            else:
+                fd = _open_ns(ns.path)
+                fds.append(fd)
+                join.append((fd, flag))
+        hier = cgroups.hierarchies() if any(m.type == "cgroup" for m in spec.mounts) else ()
+        if resolve_user is not None:
+            from dockyard.runtime import users  # noqa: F401  (imported before fork)
+        procs = cgroup.procs_files if cgroup is not None else ()
+        ident = _identity_plan(spec.process)
+        ign = _ignored_signals()
+        mplan = mounts.plan(spec.mounts, b)
+        rplan = mounts.plan(rootfs_mounts, b)
+        r, w = os.pipe()
+        try:
+            pid = _fork_in_pidns(pid_action, lambda: _child_main(w, lambda: _start_child(
+                spec, rootfs, rplan, mplan, stdio, procs, join, new_flags, hier,
+                resolve_user, ident, ign)))
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    _collect(pid, r)
+    return pid
+
+
+def _unshare_pid() -> None:
+    L.unshare(L.CLONE_NEWPID)
+
+
+def _setns_pid(fd: int) -> Callable[[], None]:
+    return lambda: L.setns(fd, L.CLONE_NEWPID)
+
+
+def exec_in_container(
+    pid: int,
+    process: Process,
+    *,
+    stdio: tuple[int, int, int] | None = None,
+    cgroup: cgroups.Cgroup | None = None,
+    resolve_user: str | None = None,
+) -> int:
+    """Run ``process`` inside the running container whose init is ``pid``.
+
+    Joins its cgroups (``cgroup``, or those of ``pid``), then its ipc, uts, net,
+    cgroup, pid and mount namespaces; applies ``process`` (capabilities, user,
+    no_new_privileges, cwd, env) and execs. Returns the new process's host PID, a
+    direct child of the caller. ``resolve_user`` as in :func:`start_container`.
+    """
+    if not process.args:
+        raise InvalidArgument("no command specified")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise NotFound(f"container process {pid} is not running")
+    procs = cgroup.procs_files if cgroup is not None else cgroups.procs_files_of(pid)
+    fds: list[int] = []
+    join: list[tuple[int, int]] = []
+    pid_action: Callable[[], None] | None = None
+    try:
+        for ns in ("ipc", "uts", "network", "cgroup", "pid", "mount"):
+            name = L.NS_FILES[ns]
+            if not os.path.exists(f"/proc/self/ns/{name}"):
+                continue
+            if os.stat(f"/proc/{pid}/ns/{name}").st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                continue
+            fd = _open_ns(f"/proc/{pid}/ns/{name}")
+            fds.append(fd)
+            if ns == "pid":
+                pid_action = _setns_pid(fd)
+            else:
+                join.append((fd, L.NS_FLAGS[ns]))
+        if resolve_user is not None:
+            from dockyard.runtime import users  # noqa: F401
+        ident = _identity_plan(process)
+        ign = _ignored_signals()
+        r, w = os.pipe()
+        try:
+            child = _fork_in_pidns(pid_action, lambda: _child_main(w, lambda: _exec_child(
+                process, stdio, procs, join, resolve_user, ident, ign)))
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    _collect(child, r)
+    return child
+
+
+def kill(pid: int, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` to the container's init (``NotFound`` if it is gone).
+
+    Signals the init has no handler for are ignored by a pid-namespace init
+    (as in Docker); SIGKILL always works and takes the whole namespace down."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        raise NotFound(f"container process {pid} is not running")
+
+
+# -- the child side ----------------------------------------------------------
+
+
+def _child_main(w: int, body: Callable[[], None]) -> None:
+    """Run ``body`` (which execs); on any failure report it on ``w`` and exit."""
+    code = 125
+    try:
+        try:
+            body()
+            msg = "exec returned"
+        except _Fail as e:
+            code, msg = e.code, str(e)
+        except mounts.MountError as e:
+            msg = str(e)
+        except OSError as e:
+            msg = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        except BaseException as e:  # anything must reach the parent
+            msg = f"{type(e).__name__}: {e}"
+        os.write(w, f"{code}\0{msg}".encode())
+    finally:
+        os._exit(code)
+
+
+def _ignored_signals() -> tuple[int, ...]:
+    """Signals ignored here (Python ignores SIGPIPE and SIGXFSZ; a shell may ignore
+    more). Ignored stays ignored across exec, so the child resets these; computed in
+    the parent, where it is cheap."""
+    sig_ign = signal.SIG_IGN
+    return tuple(s for s in range(1, signal.NSIG)
+                 if s not in (9, 19, 32, 33) and signal.getsignal(s) is sig_ign)
+
+
+def _reset_signals(ignored: Sequence[int]) -> None:
+    for s in ignored:
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _join_cgroup(procs: Sequence[str]) -> None:
+    for f in procs:
+        fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def _setup_stdio(stdio: tuple[int, int, int] | None, terminal: bool) -> str | None:
+    """Install ``stdio`` as 0, 1, 2; start a session; return the console path if any."""
+    if stdio is not None:
+        tmp = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
+        for i, fd in enumerate(tmp):
+            os.dup2(fd, i)
+            os.close(fd)
+    os.setsid()
+    if terminal and os.isatty(0):
+        fcntl.ioctl(0, L.TIOCSCTTY, 0)
+        return os.ttyname(0)
+    return None
+
+
+# (bounding caps to drop, effective, permitted, inheritable, ambient numbers, and the
+# effective/permitted a non-root user gets) -- or None: leave capabilities alone.
+_Identity = tuple[tuple[int, ...], int, int, int, tuple[int, ...]] | None
+
+
+def _identity_plan(process: Process) -> _Identity:
+    c = process.capabilities
+    if c is None:
+        return None
+    keep = caps.to_mask(c.bounding)
+    drop = tuple(n for n in range(_last_cap() + 1) if not keep >> n & 1)
+    return (drop, caps.to_mask(c.effective), caps.to_mask(c.permitted),
+            caps.to_mask(c.inheritable), tuple(caps.CAP_NUMBERS[a] for a in c.ambient))
+
+
+def _set_identity(process: Process, ident: _Identity, resolved: bool) -> None:
+    """Drop capabilities and switch user, in the order runc uses. ``resolved``: the user
+    was resolved in the child, so apply Docker's rule (no effective/permitted capabilities
+    for a non-root user) here."""
+    if ident is not None:
+        for n in ident[0]:
+            L.prctl(L.PR_CAPBSET_DROP, n)
+        L.prctl(L.PR_SET_KEEPCAPS, 1)
+    u = process.user
+    os.setgroups(u.additional_gids)
+    os.setresgid(u.gid, u.gid, u.gid)
+    os.setresuid(u.uid, u.uid, u.uid)
+    if ident is not None:
+        _, eff, perm, inh, ambient = ident
+        if resolved and u.uid != 0:
+            eff = perm = 0
+        L.prctl(L.PR_SET_KEEPCAPS, 0)
+        L.capset(eff, perm, inh)
+        L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
+        for n in ambient:
+            L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, n)
+    if process.no_new_privileges:
+        L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _apply_rlimits(process: Process) -> None:
+    if not process.rlimits:
+        return
+    import resource
+
+    for rl in process.rlimits:
+        num = getattr(resource, rl.type, None)
+        if not isinstance(num, int):
+            raise _Fail(125, f"unknown rlimit {rl.type}")
+        try:
+            resource.setrlimit(num, (rl.soft, rl.hard))
+        except (OSError, ValueError) as e:
+            raise _Fail(125, f"setrlimit {rl.type}: {e}") from e
+
+
+def _resolve_user(process: Process, spec: str | None) -> tuple[Process, dict[str, str]]:
+    env = dict(e.partition("=")[::2] for e in process.env)
+    if spec is None:
+        return process, env
+    from dataclasses import replace
+
+    from dockyard.errors import DockyardError
+    from dockyard.oci.runtime_spec import User
+    from dockyard.runtime.users import resolve_user
+
+    try:
+        ru = resolve_user("/", spec)
+    except DockyardError as e:
+        raise _Fail(125, str(e)) from e
+    env.setdefault("HOME", ru.home)
+    return replace(process, user=User(ru.uid, ru.gid, ru.additional_gids)), env
+
+
+def _lower_err(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()  # Go's error texts are lower case
+
+
+def lookup(name: str, env: Mapping[str, str]) -> str:
+    """Find ``name`` as Go's exec.LookPath would (the container's PATH); raise _Fail with
+    Docker's message and exit code."""
+    if "/" in name:
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            raise _Fail(127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126,
+                        f'exec: "{name}": stat {name}: {_lower_err(e)}') from e
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            raise _Fail(126, f'exec: "{name}": permission denied')
+        return name
+    for d in env.get("PATH", DEFAULT_PATH).split(":"):
+        cand = f"{d or '.'}/{name}"
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) and st.st_mode & 0o111:
+            return cand
+    raise _Fail(127, f'exec: "{name}": executable file not found in $PATH')
+
+
+def _exec(process: Process, env: Mapping[str, str]) -> None:
+    try:
+        os.chdir(process.cwd)
+    except OSError as e:
+        raise _Fail(127 if e.errno == errno.ENOENT else 126,
+                    f'chdir to cwd ("{process.cwd}") set in config.json failed: '
+                    f"{_lower_err(e)}") from e
+    path = lookup(process.args[0], env)
+    L.cloexec_from(3)
+    try:
+        os.execve(path, list(process.args), env)
+    except OSError as e:
+        code = {errno.ENOENT: 127, errno.EACCES: 126, errno.EISDIR: 126}.get(e.errno or 0, 125)
+        raise _Fail(code, f"exec {path}: {_lower_err(e)}") from e
+
+
+def _start_child(
+    spec: RuntimeSpec, rootfs: str, rplan: Sequence[mounts.PlannedMount],
+    mplan: Sequence[mounts.PlannedMount], stdio: tuple[int, int, int] | None,
+    procs: Sequence[str], join: Sequence[tuple[int, int]], new_flags: int,
+    hier: Sequence[tuple[str, str, str]], resolve_user: str | None, ident: _Identity,
+    ignored_signals: Sequence[int],
+) -> None:
+    _reset_signals(ignored_signals)
+    _join_cgroup(procs)
+    for fd, flag in join:
+        L.setns(fd, flag)
+    L.unshare(new_flags)
+    process = spec.process
+    console = _setup_stdio(stdio, process.terminal)
+    if process.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process.oom_score_adj))
+    if spec.hostname and new_flags & L.CLONE_NEWUTS:
+        L.sethostname(spec.hostname)
+    mounts.setup_rootfs(rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd,
+                        console=console)
+    for key, value in spec.linux.sysctl:
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+    mounts.mask_paths(spec.linux.masked_paths)
+    mounts.readonly_paths(spec.linux.readonly_paths)
+    process, env = _resolve_user(process, resolve_user)
+    if spec.root.readonly:
+        mounts.readonly_root()
+    _apply_rlimits(process)
+    _set_identity(process, ident, resolve_user is not None)
+    _exec(process, env)
+
+
+def _exec_child(
+    process: Process, stdio: tuple[int, int, int] | None, procs: Sequence[str],
+    join: Sequence[tuple[int, int]], resolve_user: str | None, ident: _Identity,
+    ignored_signals: Sequence[int],
+) -> None:
+    _reset_signals(ignored_signals)
+    _join_cgroup(procs)
+    for fd, flag in join:
+        L.setns(fd, flag)
+    _setup_stdio(stdio, process.terminal)
+    process, env = _resolve_user(process, resolve_user)
+    _apply_rlimits(process)
+    _set_identity(process, ident, resolve_user is not None)
+    _exec(process, env)

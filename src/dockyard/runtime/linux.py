@@ -1,0 +1,204 @@
+"""Thin ctypes wrappers for the Linux syscalls the runtime needs.
+
+libc is loaded once, on import. Every wrapper raises ``OSError`` (with errno and
+the operation in the message) on failure, like the ``os`` module does. Only
+the runtime's executor imports this module, so plain ``dockyard`` commands do
+not pay for ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+NS_FLAGS: dict[str, int] = {
+    "mount": CLONE_NEWNS, "cgroup": CLONE_NEWCGROUP, "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC, "user": CLONE_NEWUSER, "pid": CLONE_NEWPID, "network": CLONE_NEWNET,
+}
+# File names under /proc/<pid>/ns/.
+NS_FILES: dict[str, str] = {
+    "mount": "mnt", "cgroup": "cgroup", "uts": "uts", "ipc": "ipc", "user": "user",
+    "pid": "pid", "network": "net",
+}
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+CLOSE_RANGE_CLOEXEC = 4
+TIOCSCTTY = 0x540E
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203,
+                   "s390x": 217}.get(os.uname().machine, -1)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_mount = _libc.mount
+_mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                   ctypes.c_char_p)
+_umount2 = _libc.umount2
+_umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_unshare = _libc.unshare
+_unshare.argtypes = (ctypes.c_int,)
+_setns = _libc.setns
+_setns.argtypes = (ctypes.c_int, ctypes.c_int)
+_sethostname = _libc.sethostname
+_sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+_prctl = _libc.prctl
+_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_close_range = getattr(_libc, "close_range", None)
+if _close_range is not None:
+    _close_range.argtypes = (ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32))
+
+
+_capset = _libc.capset
+_capset.argtypes = (ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData))
+
+
+def _error(what: str, path: str | None = None) -> OSError:
+    e = ctypes.get_errno()
+    return OSError(e, f"{what}: {os.strerror(e)}", path)
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    if _mount(_b(source), _b(target), _b(fstype), flags, _b(data)) < 0:
+        raise _error(f"mount {fstype or ''} {source or ''} on {target}".replace("  ", " "), target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _umount2(os.fsencode(target), flags) < 0:
+        raise _error(f"umount {target}", target)
+
+
+def unshare(flags: int) -> None:
+    if _unshare(flags) < 0:
+        raise _error("unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    if _setns(fd, nstype) < 0:
+        raise _error("setns")
+
+
+def sethostname(name: str) -> None:
+    b = name.encode()
+    if _sethostname(b, len(b)) < 0:
+        raise _error("sethostname")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    ret: int = _prctl(option, arg2, arg3, arg4, arg5)
+    if ret < 0:
+        raise _error(f"prctl({option})")
+    return ret
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _syscall(ctypes.c_long(_SYS_PIVOT_ROOT), ctypes.c_char_p(os.fsencode(new_root)),
+                ctypes.c_char_p(os.fsencode(put_old))) < 0:
+        raise _error("pivot_root", new_root)
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability sets (64-bit masks)."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = effective >> shift & 0xFFFFFFFF
+        data[i].permitted = permitted >> shift & 0xFFFFFFFF
+        data[i].inheritable = inheritable >> shift & 0xFFFFFFFF
+    if _capset(ctypes.byref(hdr), data) < 0:
+        raise _error("capset")
+
+
+def cloexec_from(first: int) -> None:
+    """Mark every fd >= ``first`` close-on-exec (close_range, or a loop as a fallback)."""
+    if _close_range is not None and _close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def cap_last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+        return int(f.read())
+
+
+def bounding_set_mask(pid: int | str = "self") -> int:
+    """CapBnd of a process as a bit mask."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapBnd:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def bounding_set(pid: int | str = "self") -> tuple[str, ...]:
+    """The capability bounding set's names, for ``SpecOptions.host_capabilities``."""
+    from dockyard.runtime.caps import from_mask
+
+    return from_mask(bounding_set_mask(pid))
+
+
+def has_cgroupns() -> bool:
+    return os.path.exists("/proc/self/ns/cgroup")

@@ -1,0 +1,280 @@
+"""Build the OCI runtime spec Docker would give a container (pure).
+
+:func:`build_spec` takes a :class:`SpecOptions` (what ``docker run`` flags and
+the image config decided) and returns a :class:`RuntimeSpec` with Docker's
+defaults: capability set, mounts, masked and read-only paths, namespaces and
+resources. Nothing here touches the machine: facts about the host (its
+capability bounding set, whether cgroup namespaces exist) come in as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dockyard.errors import InvalidArgument
+from dockyard.oci.runtime_spec import (
+    Capabilities,
+    Linux,
+    Mount,
+    Namespace,
+    Process,
+    Resources,
+    Rlimit,
+    Root,
+    RuntimeSpec,
+    User,
+)
+from dockyard.runtime import caps
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+CPU_PERIOD = 100_000
+
+MASKED_PATHS: tuple[str, ...] = (
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)
+
+
+def default_mounts(shm_size: int = DEFAULT_SHM_SIZE) -> tuple[Mount, ...]:
+    """Docker's default mounts (moby ``oci/defaults.go``)."""
+    return (
+        Mount("/proc", "proc", "proc", ("nosuid", "noexec", "nodev")),
+        Mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
+        Mount("/dev/pts", "devpts", "devpts",
+              ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
+        Mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro")),
+        Mount("/sys/fs/cgroup", "cgroup", "cgroup", ("ro", "nosuid", "noexec", "nodev")),
+        Mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
+        Mount("/dev/shm", "tmpfs", "shm",
+              ("nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}")),
+    )
+
+
+def bind_mount(source: str, destination: str, *, readonly: bool = False,
+               propagation: str = "rprivate") -> Mount:
+    """A ``-v source:destination[:ro]`` bind mount as Docker writes it in the spec."""
+    opts = ["rbind", propagation]
+    if readonly:
+        opts.append("ro")
+    return Mount(destination, "bind", source, tuple(opts))
+
+
+_TMPFS_OPPOSITES = {"exec": "noexec", "suid": "nosuid", "dev": "nodev"}
+
+
+def tmpfs_mount(destination: str, options: str = "") -> Mount:
+    """A ``--tmpfs destination[:options]`` mount: Docker's noexec,nosuid,nodev defaults,
+    each overridden by its opposite in ``options``."""
+    user = [o for o in options.split(",") if o]
+    defaults = [d for d in ("noexec", "nosuid", "nodev")
+                if not any(_TMPFS_OPPOSITES.get(o) == d or o == d for o in user)]
+    return Mount(destination, "tmpfs", "tmpfs", tuple(defaults + user))
+
+
+def merge_env(*layers: Sequence[str]) -> tuple[str, ...]:
+    """Docker's ReplaceOrAppendEnvValues over several layers: a later ``K=V`` replaces an
+    earlier ``K``, keeping its position; a bare ``K`` (no ``=``) removes it."""
+    out: dict[str, str] = {}
+    for layer in layers:
+        for item in layer:
+            key, eq, _ = item.partition("=")
+            if eq:
+                out[key] = item
+            else:
+                out.pop(key, None)
+    return tuple(out.values())
+
+
+def tweak_capabilities(cap_add: Sequence[str], cap_drop: Sequence[str], privileged: bool,
+                       host: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Docker's TweakCapabilities, intersected with the host's bounding set ``host``
+    (``None``: every capability this module knows)."""
+    available = tuple(caps.CAPABILITIES if host is None else
+                      (c for c in caps.CAPABILITIES if c in set(host)))
+    adds = [caps.normalize(c) for c in cap_add]
+    drops = [caps.normalize(c) for c in cap_drop]
+    if privileged:
+        result: list[str] = list(available)
+    elif "ALL" in adds:
+        result = [c for c in available if c not in drops]
+    elif "ALL" in drops:
+        result = [c for c in adds if c != "ALL"]
+    else:
+        result = [c for c in caps.DOCKER_DEFAULT_CAPS if c not in drops]
+        result += [c for c in adds if c not in result]
+    return tuple(c for c in result if c in available)
+
+
+def process_capabilities(caplist: Sequence[str], uid: int) -> Capabilities:
+    """Docker's SetCapabilities: root gets the list as bounding, effective and permitted;
+    another user gets it as bounding only (as execve would give it). Inheritable and
+    ambient stay empty."""
+    t = tuple(caplist)
+    if uid == 0:
+        return Capabilities(bounding=t, effective=t, permitted=t)
+    return Capabilities(bounding=t)
+
+
+@dataclass(frozen=True)
+class SpecOptions:
+    """What the engine decided for one container (flags + image config)."""
+
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()  # image Env then user -e/--env-file, in order
+    cwd: str = "/"
+    user: User = field(default_factory=User)  # numeric; see users.resolve_user()
+    home: str | None = "/"  # HOME if env has none; None: left to start_container(resolve_user)
+    hostname: str = ""
+    terminal: bool = False
+    rootfs: str = "rootfs"
+    readonly_rootfs: bool = False
+    mounts: tuple[Mount, ...] = ()  # -v / --mount, see bind_mount() and tmpfs_mount()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    host_capabilities: tuple[str, ...] | None = None  # host bounding set (linux.bounding_set)
+    network: str = "none"  # "none": new empty netns; "host": none; "/path": join that netns
+    pid_host: bool = False
+    ipc_host: bool = False
+    uts_host: bool = False
+    cgroupns: bool = True  # private cgroup namespace (when the kernel has them)
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None  # None, 0 or -1: unlimited
+    cgroups_path: str | None = None  # e.g. "/dockyard/<id>"
+    shm_size: int = DEFAULT_SHM_SIZE
+    no_new_privileges: bool = False
+    sysctls: tuple[tuple[str, str], ...] = ()
+    rlimits: tuple[Rlimit, ...] = ()
+    oom_score_adj: int | None = None
+
+
+def _mount_depth(m: Mount) -> int:
+    return len([p for p in m.destination.split("/") if p])
+
+
+def _namespaces(o: SpecOptions) -> tuple[Namespace, ...]:
+    ns = [Namespace("mount")]
+    if not o.pid_host:
+        ns.append(Namespace("pid"))
+    if not o.ipc_host:
+        ns.append(Namespace("ipc"))
+    if not o.uts_host:
+        ns.append(Namespace("uts"))
+    if o.network == "none":
+        ns.append(Namespace("network"))
+    elif o.network.startswith("/"):
+        ns.append(Namespace("network", o.network))
+    elif o.network != "host":
+        raise InvalidArgument(
+            f"invalid network {o.network!r} for the runtime: expected none, host or a netns path")
+    if o.cgroupns:
+        ns.append(Namespace("cgroup"))
+    return tuple(ns)
+
+
+def _mounts(o: SpecOptions) -> tuple[Mount, ...]:
+    for m in o.mounts:
+        if not m.destination.startswith("/"):
+            raise InvalidArgument(f"invalid mount destination {m.destination!r}: not absolute")
+    user_dests = {m.destination.rstrip("/") or "/" for m in o.mounts}
+    user_dev = "/dev" in user_dests
+    out = []
+    for m in default_mounts(o.shm_size):
+        if m.destination in user_dests or (user_dev and m.destination.startswith("/dev/")):
+            continue
+        if o.ipc_host and m.destination in ("/dev/mqueue", "/dev/shm"):
+            continue
+        if o.privileged and m.destination in ("/sys", "/sys/fs/cgroup"):
+            m = Mount(m.destination, m.type, m.source, tuple(x for x in m.options if x != "ro"))
+        out.append(m)
+    return tuple(out) + tuple(sorted(o.mounts, key=_mount_depth))
+
+
+def _resources(o: SpecOptions) -> Resources | None:
+    if o.memory is not None and o.memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    quota = period = None
+    if o.cpus is not None:
+        if o.cpus <= 0:
+            raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
+        quota, period = round(o.cpus * CPU_PERIOD), CPU_PERIOD
+    pids = o.pids_limit if o.pids_limit is not None and o.pids_limit > 0 else None
+    r = Resources(o.memory, quota, period, o.cpu_shares, pids)
+    return None if r == Resources() else r
+
+
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _check_sysctls(o: SpecOptions) -> None:
+    """Only namespaced sysctls, and only in a namespace of the container's own (runc's
+    rules): anything else would change the host."""
+    for key, _ in o.sysctls:
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if o.ipc_host:
+                raise InvalidArgument(f"sysctl {key!r} is not allowed in host IPC namespace")
+        elif key.startswith("net."):
+            if o.network == "host":
+                raise InvalidArgument(f"sysctl {key!r} not allowed in host network namespace")
+        elif key in ("kernel.domainname", "kernel.hostname"):
+            if o.uts_host:
+                raise InvalidArgument(f"sysctl {key!r} is not allowed in host UTS namespace")
+        else:
+            raise InvalidArgument(f"sysctl {key!r} is not in a separate kernel namespace")
+
+
+def build_process(o: SpecOptions) -> Process:
+    """The ``process`` section alone (also what an exec in the container runs with)."""
+    if not o.args:
+        raise InvalidArgument("no command specified")
+    base = [f"PATH={DEFAULT_PATH}"]
+    if o.hostname:
+        base.append(f"HOSTNAME={o.hostname}")
+    if o.terminal:
+        base.append("TERM=xterm")
+    env = merge_env(base, o.env)
+    if o.home is not None and not any(e.startswith("HOME=") for e in env):
+        env += (f"HOME={o.home or '/'}",)
+    caplist = tweak_capabilities(o.cap_add, o.cap_drop, o.privileged, o.host_capabilities)
+    return Process(
+        args=o.args,
+        env=env,
+        cwd=o.cwd or "/",
+        user=o.user,
+        terminal=o.terminal,
+        capabilities=process_capabilities(caplist, o.user.uid),
+        no_new_privileges=o.no_new_privileges,
+        rlimits=o.rlimits,
+        oom_score_adj=o.oom_score_adj,
+    )
+
+
+def build_spec(o: SpecOptions) -> RuntimeSpec:
+    """Docker's spec for a container described by ``o``."""
+    if not o.cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{o.cwd}' is invalid, it needs to be "
+                              "an absolute path")
+    _check_sysctls(o)
+    return RuntimeSpec(
+        process=build_process(o),
+        root=Root(o.rootfs, o.readonly_rootfs),
+        hostname=o.hostname,
+        mounts=_mounts(o),
+        linux=Linux(
+            namespaces=_namespaces(o),
+            masked_paths=() if o.privileged else MASKED_PATHS,
+            readonly_paths=() if o.privileged else READONLY_PATHS,
+            resources=_resources(o),
+            cgroups_path=o.cgroups_path,
+            sysctl=o.sysctls,
+        ),
+    )
