@@ -39,9 +39,15 @@ def _read(path: str) -> str:
 
 
 def test_limits_show_in_the_cgroup_and_inside(bench: Bench) -> None:
-    spec = bench.spec("sh", "-c", "cat /sys/fs/cgroup/pids/pids.max "
-                      "/sys/fs/cgroup/memory/memory.limit_in_bytes; cat /proc/self/cgroup",
-                      memory=64 << 20, pids_limit=20, cpus=0.5)
+    spec = bench.spec(
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max "
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes; cat /proc/self/cgroup",
+        memory=64 << 20,
+        pids_limit=20,
+        cpus=0.5,
+    )
     cg = bench.cgroup(spec)
     if cg.version == 1:
         d = {c: cg.controller_dir(c) for c in ("memory", "pids", "cpu")}
@@ -60,8 +66,13 @@ def test_limits_show_in_the_cgroup_and_inside(bench: Bench) -> None:
 def test_pids_limit_stops_a_fork_bomb(bench: Bench) -> None:
     # ash gives up in the subshell at the first failed fork; pid 1 then reports the count
     # and exits, and the kernel kills the rest of the pid namespace
-    spec = bench.spec("sh", "-c", "(i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done); "
-                      "read n < /sys/fs/cgroup/pids/pids.current; echo $n", pids_limit=8)
+    spec = bench.spec(
+        "sh",
+        "-c",
+        "(i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done); "
+        "read n < /sys/fs/cgroup/pids/pids.current; echo $n",
+        pids_limit=8,
+    )
     cg = bench.cgroup(spec)
     r = bench.run(spec, cgroup=cg)
     assert "can't fork" in r.err
@@ -69,8 +80,9 @@ def test_pids_limit_stops_a_fork_bomb(bench: Bench) -> None:
 
 
 def test_memory_limit_kills_a_hog(bench: Bench) -> None:
-    spec = bench.spec("sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
-                      memory=16 << 20)
+    spec = bench.spec(
+        "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived", memory=16 << 20
+    )
     cg = bench.cgroup(spec)
     r = bench.run(spec, cgroup=cg, timeout=60)
     assert "survived" not in r.out
@@ -78,8 +90,7 @@ def test_memory_limit_kills_a_hog(bench: Bench) -> None:
 
 
 def test_stats_freeze_thaw_and_remove(bench: Bench) -> None:
-    spec = bench.spec("sh", "-c", "while :; do echo x >> /tmp/n; done",
-                      pids_limit=10)
+    spec = bench.spec("sh", "-c", "while :; do echo x >> /tmp/n; done", pids_limit=10)
     cg = bench.cgroup(spec)
     pid, b = bench.start(spec, cgroup=cg)
     assert cg.pids() == [pid]

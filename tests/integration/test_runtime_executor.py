@@ -55,8 +55,16 @@ def test_pid_namespace_shows_only_the_containers_processes(bench: Bench) -> None
 
 
 def test_hostname_env_and_cwd(bench: Bench) -> None:
-    r = bench.run(bench.spec("sh", "-c", "hostname; pwd; env | sort", hostname="web-1",
-                             cwd="/srv/app", env=("FOO=bar",)))
+    r = bench.run(
+        bench.spec(
+            "sh",
+            "-c",
+            "hostname; pwd; env | sort",
+            hostname="web-1",
+            cwd="/srv/app",
+            env=("FOO=bar",),
+        )
+    )
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0] == "web-1" and lines[1] == "/srv/app"
@@ -76,8 +84,15 @@ def test_default_capabilities_match_docker(bench: Bench) -> None:
 
 
 def test_cap_drop_and_no_new_privileges(bench: Bench) -> None:
-    r = bench.run(bench.spec("cat", "/proc/self/status", cap_drop=("ALL",),
-                             cap_add=("NET_BIND_SERVICE",), no_new_privileges=True))
+    r = bench.run(
+        bench.spec(
+            "cat",
+            "/proc/self/status",
+            cap_drop=("ALL",),
+            cap_add=("NET_BIND_SERVICE",),
+            no_new_privileges=True,
+        )
+    )
     assert _status(r.out, "CapEff") == f"{1 << caps.CAP_NUMBERS['CAP_NET_BIND_SERVICE']:016x}"
     assert _status(r.out, "NoNewPrivs") == "1"
 
@@ -85,8 +100,10 @@ def test_cap_drop_and_no_new_privileges(bench: Bench) -> None:
 def test_proc_sys_is_read_only_and_paths_are_masked(bench: Bench) -> None:
     r = bench.run(bench.spec("sh", "-c", "echo x > /proc/sys/kernel/domainname"))
     assert r.code != 0 and "Read-only file system" in r.err
-    script = ("for p in /proc/kcore /proc/keys /proc/timer_list /proc/acpi /sys/firmware; do "
-              "[ -e $p ] && echo $p $(cat $p 2>/dev/null | wc -c) $(ls -A $p | wc -l); done")
+    script = (
+        "for p in /proc/kcore /proc/keys /proc/timer_list /proc/acpi /sys/firmware; do "
+        "[ -e $p ] && echo $p $(cat $p 2>/dev/null | wc -c) $(ls -A $p | wc -l); done"
+    )
     r = bench.run(bench.spec("sh", "-c", script))
     assert r.code == 0, r.err
     seen = {ln.split()[0]: ln.split()[1:] for ln in r.out.splitlines()}
@@ -101,21 +118,29 @@ def test_proc_sys_is_read_only_and_paths_are_masked(bench: Bench) -> None:
 
 
 def test_read_only_root(bench: Bench) -> None:
-    r = bench.run(bench.spec("sh", "-c", "touch /x; echo rc=$?; touch /dev/shm/ok && echo shm",
-                             readonly_rootfs=True))
+    r = bench.run(
+        bench.spec(
+            "sh", "-c", "touch /x; echo rc=$?; touch /dev/shm/ok && echo shm", readonly_rootfs=True
+        )
+    )
     assert "rc=1" in r.out and "Read-only file system" in r.err
     assert "shm" in r.out.splitlines()
 
 
 def test_user_nobody(bench: Bench, busybox_rootfs: Path) -> None:
     ru = resolve_user(busybox_rootfs, "nobody")
-    r = bench.run(bench.spec("sh", "-c", "id -u; id -g; grep CapEff /proc/self/status",
-                             user=ru.user, home=ru.home))
+    r = bench.run(
+        bench.spec(
+            "sh", "-c", "id -u; id -g; grep CapEff /proc/self/status", user=ru.user, home=ru.home
+        )
+    )
     assert r.out.split()[:2] == ["65534", "65534"]
     assert r.out.split()[-1] == "0000000000000000"
     # the same, resolved inside the container (its own /etc/passwd)
-    r = bench.run(bench.spec("sh", "-c", "id -u; echo $HOME; grep CapEff /proc/self/status",
-                             home=None), resolve_user="nobody")
+    r = bench.run(
+        bench.spec("sh", "-c", "id -u; echo $HOME; grep CapEff /proc/self/status", home=None),
+        resolve_user="nobody",
+    )
     assert r.out.split() == ["65534", "/nonexistent", "CapEff:", "0000000000000000"]
 
 
@@ -126,21 +151,31 @@ def test_unknown_user(bench: Bench) -> None:
     assert str(e.value) == "unable to find user xyz: no matching entries in passwd file"
 
 
-@pytest.mark.parametrize("cmd, code", [(("sh", "-c", "exit 42"), 42), (("true",), 0),
-                                       # pid 1 is immune to SIGKILL from inside (Docker too)
-                                       (("sh", "-c", "kill -9 $$; exit 3"), 3)])
+@pytest.mark.parametrize(
+    "cmd, code",
+    [
+        (("sh", "-c", "exit 42"), 42),
+        (("true",), 0),
+        # pid 1 is immune to SIGKILL from inside (Docker too)
+        (("sh", "-c", "kill -9 $$; exit 3"), 3),
+    ],
+)
 def test_exit_codes_propagate(bench: Bench, cmd: tuple[str, ...], code: int) -> None:
     assert bench.run(bench.spec(*cmd)).code == code
 
 
-@pytest.mark.parametrize("cmd, code, msg", [
-    ("nosuchcmd", 127, 'exec: "nosuchcmd": executable file not found in $PATH'),
-    ("/bin/nope", 127, 'exec: "/bin/nope": stat /bin/nope: no such file or directory'),
-    ("/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
-    ("/etc", 126, 'exec: "/etc": permission denied'),
-])
-def test_exec_failures_have_dockers_code_and_message(bench: Bench, cmd: str, code: int,
-                                                     msg: str) -> None:
+@pytest.mark.parametrize(
+    "cmd, code, msg",
+    [
+        ("nosuchcmd", 127, 'exec: "nosuchcmd": executable file not found in $PATH'),
+        ("/bin/nope", 127, 'exec: "/bin/nope": stat /bin/nope: no such file or directory'),
+        ("/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
+        ("/etc", 126, 'exec: "/etc": permission denied'),
+    ],
+)
+def test_exec_failures_have_dockers_code_and_message(
+    bench: Bench, cmd: str, code: int, msg: str
+) -> None:
     with pytest.raises(ContainerStartError) as e:
         bench.run(bench.spec(cmd))
     assert (e.value.exit_code, str(e.value)) == (code, msg)
@@ -153,8 +188,11 @@ def test_exec_in_container_joins_its_namespaces(bench: Bench) -> None:
     out = b / "exec-out"
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        proc = build_process(SpecOptions(args=("sh", "-c", "hostname; ps -o pid,args; id -u"),
-                                         user=User(65534, 65534)))
+        proc = build_process(
+            SpecOptions(
+                args=("sh", "-c", "hostname; ps -o pid,args; id -u"), user=User(65534, 65534)
+            )
+        )
         child = exec_in_container(pid, proc, stdio=(fd, fd, fd))
     finally:
         os.close(fd)
@@ -190,8 +228,9 @@ def test_network_namespace_none_and_joined(bench: Bench) -> None:
 
 
 def test_sysctl(bench: Bench) -> None:
-    r = bench.run(bench.spec("cat", "/proc/sys/net/ipv4/ip_forward",
-                             sysctls=(("net.ipv4.ip_forward", "1"),)))
+    r = bench.run(
+        bench.spec("cat", "/proc/sys/net/ipv4/ip_forward", sysctls=(("net.ipv4.ip_forward", "1"),))
+    )
     assert r.out.strip() == "1", r.err
 
 
@@ -199,10 +238,13 @@ def test_bind_and_tmpfs_mounts(bench: Bench, tmp_path: Path) -> None:
     host = tmp_path / "hostdir"
     host.mkdir()
     (host / "f").write_text("from host\n")
-    spec = bench.spec("sh", "-c", "cat /data/f; touch /data/g; echo rc=$?; "
-                      "touch /scratch/x && grep ' /scratch ' /proc/mounts",
-                      mounts=(bind_mount(str(host), "/data", readonly=True),
-                              tmpfs_mount("/scratch", "size=1m")))
+    spec = bench.spec(
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g; echo rc=$?; "
+        "touch /scratch/x && grep ' /scratch ' /proc/mounts",
+        mounts=(bind_mount(str(host), "/data", readonly=True), tmpfs_mount("/scratch", "size=1m")),
+    )
     r = bench.run(spec)
     assert r.out.splitlines()[0] == "from host"
     assert "rc=1" in r.out and "Read-only file system" in r.err
@@ -221,8 +263,9 @@ def test_writes_go_to_the_overlay_upper_dir(bench: Bench, busybox_rootfs: Path) 
 def test_terminal(bench: Bench) -> None:
     m, s = os.openpty()
     try:
-        pid, _ = bench.start(bench.spec("sh", "-c", "tty; [ -t 0 ] && echo isatty",
-                                        terminal=True), stdio=(s, s, s))
+        pid, _ = bench.start(
+            bench.spec("sh", "-c", "tty; [ -t 0 ] && echo isatty", terminal=True), stdio=(s, s, s)
+        )
         os.close(s)
         s = -1
         out = b""

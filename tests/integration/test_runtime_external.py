@@ -65,9 +65,18 @@ def host_rootfs(busybox_rootfs: Path, tmp_path: Path) -> Iterator[Path]:
     b = tmp_path / "bundle"
     for d in ("rootfs", "upper", "work"):
         (b / d).mkdir(parents=True)
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={busybox_rootfs},upperdir={b / 'upper'},workdir={b / 'work'}",
-                    str(b / "rootfs")], check=True)
+    subprocess.run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={busybox_rootfs},upperdir={b / 'upper'},workdir={b / 'work'}",
+            str(b / "rootfs"),
+        ],
+        check=True,
+    )
     try:
         yield b
     finally:
@@ -91,13 +100,21 @@ def _rm_cgroup_parent(parent: str) -> None:
 
 
 def test_same_bundle_with_crun(bench: Bench, crun: ExternalRuntime, host_rootfs: Path) -> None:
-    script = ("hostname; grep CapEff /proc/self/status; ps -o pid,comm; ls /sys/class/net; "
-              "(echo x > /proc/sys/kernel/domainname) 2>/dev/null || echo ro; "
-              "cat /sys/fs/cgroup/pids/pids.max; wc -c < /proc/keys; id")
+    script = (
+        "hostname; grep CapEff /proc/self/status; ps -o pid,comm; ls /sys/class/net; "
+        "(echo x > /proc/sys/kernel/domainname) 2>/dev/null || echo ro; "
+        "cat /sys/fs/cgroup/pids/pids.max; wc -c < /proc/keys; id"
+    )
     opts = dict(hostname="crossed", pids_limit=9)
     parent = unique_parent()
-    spec = build_spec(SpecOptions(args=("sh", "-c", script), rootfs=str(host_rootfs / "rootfs"),
-                                  cgroups_path=f"/{parent}/c", **opts))  # type: ignore[arg-type]
+    spec = build_spec(
+        SpecOptions(
+            args=("sh", "-c", script),
+            rootfs=str(host_rootfs / "rootfs"),
+            cgroups_path=f"/{parent}/c",
+            **opts,
+        )
+    )  # type: ignore[arg-type]
     out = host_rootfs / "out"
     cid = f"dyt-{uuid.uuid4().hex[:8]}"
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -112,8 +129,9 @@ def test_same_bundle_with_crun(bench: Bench, crun: ExternalRuntime, host_rootfs:
         crun.delete(cid, force=True)
         _rm_cgroup_parent(parent)
     theirs = out.read_text()
-    ours = bench.run(bench.spec("sh", "-c", script, **opts), cgroup=bench.cgroup(
-        bench.spec("true", **opts)))
+    ours = bench.run(
+        bench.spec("sh", "-c", script, **opts), cgroup=bench.cgroup(bench.spec("true", **opts))
+    )
     assert (ours.out, ours.err) == (theirs, "")
     assert theirs.split()[0] == "crossed" and "00000000a80425fb" in theirs
 

@@ -44,8 +44,13 @@ def build_busybox_rootfs(base: Path) -> Path:
     work = base / "busybox-deb"
     work.mkdir(exist_ok=True)
     if not list(work.glob("busybox-static_*.deb")):
-        p = subprocess.run(["apt-get", "download", "busybox-static"], cwd=work,
-                           capture_output=True, text=True, check=False)
+        p = subprocess.run(
+            ["apt-get", "download", "busybox-static"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if p.returncode != 0 or not list(work.glob("busybox-static_*.deb")):
             pytest.skip(f"cannot download busybox-static: {p.stderr.strip()[-300:]}")
     deb = next(work.glob("busybox-static_*.deb"))
@@ -55,8 +60,9 @@ def build_busybox_rootfs(base: Path) -> Path:
     (rootfs / "etc").mkdir()
     (rootfs / "tmp").mkdir(mode=0o1777)
     shutil.copy2(work / "x/bin/busybox", rootfs / "bin/busybox")
-    applets = subprocess.run([str(rootfs / "bin/busybox"), "--list"], capture_output=True,
-                             text=True, check=True).stdout.split()
+    applets = subprocess.run(
+        [str(rootfs / "bin/busybox"), "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for a in applets:
         if a != "busybox" and "/" not in a:
             (rootfs / "bin" / a).symlink_to("busybox")
@@ -106,8 +112,14 @@ class Bench:
         b = self.tmp / f"b{self.n}"
         for d in ("rootfs", "upper", "work"):
             (b / d).mkdir(parents=True)
-        return b, (Mount("/", "overlay", "overlay", (
-            f"lowerdir={self.lower}", f"upperdir={b / 'upper'}", f"workdir={b / 'work'}")),)
+        return b, (
+            Mount(
+                "/",
+                "overlay",
+                "overlay",
+                (f"lowerdir={self.lower}", f"upperdir={b / 'upper'}", f"workdir={b / 'work'}"),
+            ),
+        )
 
     def spec(self, *args: str, **kw: object) -> RuntimeSpec:
         kw.setdefault("hostname", "ctr")

@@ -34,8 +34,11 @@ def test_v1_limits_and_stats(tmp_path: Path) -> None:
     fake_v1(tmp_path, "p/c1")
     cg = Cgroup("/p/c1/", root=str(tmp_path), version=1)
     assert len(cg.dirs) == 7
-    cg.create(Resources(memory_limit=64 << 20, cpu_quota=50000, cpu_period=100000,
-                        cpu_shares=512, pids_limit=20))
+    cg.create(
+        Resources(
+            memory_limit=64 << 20, cpu_quota=50000, cpu_period=100000, cpu_shares=512, pids_limit=20
+        )
+    )
     d = tmp_path
     assert (d / "memory/p/c1/memory.limit_in_bytes").read_text() == str(64 << 20)
     assert (d / "cpu/p/c1/cpu.cfs_quota_us").read_text() == "50000"
@@ -47,7 +50,8 @@ def test_v1_limits_and_stats(tmp_path: Path) -> None:
     (d / "cpuacct/p/c1/cpuacct.usage").write_text("999\n")
     (d / "pids/p/c1/pids.current").write_text("3\n")
     (d / "blkio/p/c1/blkio.throttle.io_service_bytes_recursive").write_text(
-        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:16 Read 10\nTotal 12298\n")
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:16 Read 10\nTotal 12298\n"
+    )
     (d / "cgroup.procs").write_text("")
     (d / "pids/p/c1/cgroup.procs").write_text("10\n11\n")
     s = cg.stats()
@@ -81,8 +85,11 @@ def test_v2_limits_and_stats(tmp_path: Path) -> None:
     (tmp_path / "p/cgroup.subtree_control").write_text("")
     cg = Cgroup("p/c3", root=str(tmp_path))
     assert cg.version == 2 and cg.dirs == (str(d),)
-    cg.create(Resources(memory_limit=1 << 20, cpu_quota=25000, cpu_period=100000,
-                        cpu_shares=1024, pids_limit=7))
+    cg.create(
+        Resources(
+            memory_limit=1 << 20, cpu_quota=25000, cpu_period=100000, cpu_shares=1024, pids_limit=7
+        )
+    )
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +cpu +pids +io"
     assert (d / "memory.max").read_text() == str(1 << 20)
     assert (d / "cpu.max").read_text() == "25000 100000"
@@ -94,8 +101,7 @@ def test_v2_limits_and_stats(tmp_path: Path) -> None:
     (d / "io.stat").write_text("8:0 rbytes=10 wbytes=20 rios=1 wios=2\n")
     s = cg.stats()
     assert (s.memory_usage, s.memory_limit, s.cpu_usage_ns) == (100, 1 << 20, 7000)
-    assert (s.pids_current, s.pids_limit, s.blkio_read_bytes, s.blkio_write_bytes) == (
-        2, 7, 10, 20)
+    assert (s.pids_current, s.pids_limit, s.blkio_read_bytes, s.blkio_write_bytes) == (2, 7, 10, 20)
 
 
 @pytest.mark.parametrize("path", ["", "/", "a/../b", "a//b", "./a"])
@@ -107,8 +113,7 @@ def test_bad_paths(path: str) -> None:
 def test_parse_mount_options() -> None:
     from dockyard.runtime import linux as L
 
-    flags, prop, data = parse_options(["nosuid", "noexec", "ro", "mode=755", "size=1m",
-                                       "rprivate"])
+    flags, prop, data = parse_options(["nosuid", "noexec", "ro", "mode=755", "size=1m", "rprivate"])
     assert flags == L.MS_NOSUID | L.MS_NOEXEC | L.MS_RDONLY
     assert prop == L.MS_PRIVATE | L.MS_REC
     assert data == "mode=755,size=1m"

@@ -72,12 +72,25 @@ def test_unknown_capability_is_an_error() -> None:
 def test_default_mounts_masked_and_readonly_paths() -> None:
     spec = build_spec(SpecOptions(args=("sh",)))
     dests = [m.destination for m in spec.mounts]
-    assert dests == ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue",
-                     "/dev/shm"]
+    assert dests == [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/dev/mqueue",
+        "/dev/shm",
+    ]
     by = {m.destination: m for m in spec.mounts}
     assert by["/dev"].options == ("nosuid", "strictatime", "mode=755", "size=65536k")
-    assert by["/dev/pts"].options == ("nosuid", "noexec", "newinstance", "ptmxmode=0666",
-                                      "mode=0620", "gid=5")
+    assert by["/dev/pts"].options == (
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+        "gid=5",
+    )
     assert "ro" in by["/sys"].options and "ro" in by["/sys/fs/cgroup"].options
     assert "size=67108864" in by["/dev/shm"].options
     assert spec.linux.masked_paths == MASKED_PATHS and "/proc/kcore" in MASKED_PATHS
@@ -92,18 +105,24 @@ def test_privileged_has_no_masks_and_rw_sys() -> None:
 
 
 def test_user_mounts_override_defaults_and_sort_by_depth() -> None:
-    spec = build_spec(SpecOptions(args=("sh",), mounts=(
-        bind_mount("/host/a", "/data/sub", readonly=True),
-        tmpfs_mount("/dev/shm", "size=1m"),
-        bind_mount("/host/b", "/data"),
-    )))
+    spec = build_spec(
+        SpecOptions(
+            args=("sh",),
+            mounts=(
+                bind_mount("/host/a", "/data/sub", readonly=True),
+                tmpfs_mount("/dev/shm", "size=1m"),
+                bind_mount("/host/b", "/data"),
+            ),
+        )
+    )
     dests = [m.destination for m in spec.mounts]
     assert dests.count("/dev/shm") == 1
     assert dests.index("/data") < dests.index("/data/sub")
     by = {m.destination: m for m in spec.mounts}
     assert by["/data/sub"] == Mount("/data/sub", "bind", "/host/a", ("rbind", "rprivate", "ro"))
-    assert by["/dev/shm"] == Mount("/dev/shm", "tmpfs", "tmpfs",
-                                   ("noexec", "nosuid", "nodev", "size=1m"))
+    assert by["/dev/shm"] == Mount(
+        "/dev/shm", "tmpfs", "tmpfs", ("noexec", "nosuid", "nodev", "size=1m")
+    )
 
 
 def test_tmpfs_options_override_defaults() -> None:
@@ -128,10 +147,14 @@ def test_ipc_host_drops_shm_and_mqueue() -> None:
 
 
 def test_resources() -> None:
-    spec = build_spec(SpecOptions(args=("sh",), memory=64 << 20, cpus=1.5, pids_limit=50,
-                                  cgroups_path="/dockyard/x"))
-    assert spec.linux.resources == Resources(memory_limit=64 << 20, cpu_quota=150000,
-                                             cpu_period=100000, pids_limit=50)
+    spec = build_spec(
+        SpecOptions(
+            args=("sh",), memory=64 << 20, cpus=1.5, pids_limit=50, cgroups_path="/dockyard/x"
+        )
+    )
+    assert spec.linux.resources == Resources(
+        memory_limit=64 << 20, cpu_quota=150000, cpu_period=100000, pids_limit=50
+    )
     assert spec.linux.cgroups_path == "/dockyard/x"
     assert build_spec(SpecOptions(args=("sh",), pids_limit=-1)).linux.resources is None
     with pytest.raises(InvalidArgument, match="Minimum memory limit"):
@@ -139,8 +162,15 @@ def test_resources() -> None:
 
 
 def test_env_defaults_and_overrides() -> None:
-    spec = build_spec(SpecOptions(args=("sh",), hostname="h1", terminal=True,
-                                  env=("PATH=/x", "A=1", "A=2", "B"), home="/root"))
+    spec = build_spec(
+        SpecOptions(
+            args=("sh",),
+            hostname="h1",
+            terminal=True,
+            env=("PATH=/x", "A=1", "A=2", "B"),
+            home="/root",
+        )
+    )
     assert spec.process.env == ("PATH=/x", "HOSTNAME=h1", "TERM=xterm", "A=2", "HOME=/root")
     plain = build_spec(SpecOptions(args=("sh",)))
     assert plain.process.env == (f"PATH={DEFAULT_PATH}", "HOME=/")
@@ -151,8 +181,16 @@ def test_merge_env_removes_bare_keys() -> None:
 
 
 def test_process_fields() -> None:
-    spec = build_spec(SpecOptions(args=("sh", "-c", "x"), cwd="/srv", hostname="h",
-                                  readonly_rootfs=True, no_new_privileges=True, rootfs="r"))
+    spec = build_spec(
+        SpecOptions(
+            args=("sh", "-c", "x"),
+            cwd="/srv",
+            hostname="h",
+            readonly_rootfs=True,
+            no_new_privileges=True,
+            rootfs="r",
+        )
+    )
     assert spec.process.args == ("sh", "-c", "x") and spec.process.cwd == "/srv"
     assert spec.hostname == "h" and spec.root.readonly and spec.root.path == "r"
     assert spec.process.no_new_privileges
@@ -172,15 +210,18 @@ def test_host_bounding_set_reads_proc() -> None:
     assert spec.process.capabilities.bounding == names
 
 
-@pytest.mark.parametrize("key, kw, ok", [
-    ("net.ipv4.ip_forward", {}, True),
-    ("net.ipv4.ip_forward", {"network": "host"}, False),
-    ("kernel.shmmax", {}, True),
-    ("fs.mqueue.msg_max", {"ipc_host": True}, False),
-    ("kernel.domainname", {}, True),
-    ("kernel.panic", {}, False),
-    ("vm.swappiness", {}, False),
-])
+@pytest.mark.parametrize(
+    "key, kw, ok",
+    [
+        ("net.ipv4.ip_forward", {}, True),
+        ("net.ipv4.ip_forward", {"network": "host"}, False),
+        ("kernel.shmmax", {}, True),
+        ("fs.mqueue.msg_max", {"ipc_host": True}, False),
+        ("kernel.domainname", {}, True),
+        ("kernel.panic", {}, False),
+        ("vm.swappiness", {}, False),
+    ],
+)
 def test_only_namespaced_sysctls(key: str, kw: dict[str, object], ok: bool) -> None:
     opts = SpecOptions(args=("sh",), sysctls=((key, "1"),), **kw)  # type: ignore[arg-type]
     if ok:

@@ -46,18 +46,21 @@ def test_parse() -> None:
     assert GroupEntry("staff", 50, ("app", "daemon")) in G
 
 
-@pytest.mark.parametrize("spec, want", [
-    ("", ResolvedUser(0, 0, (), "/root")),
-    ("root", ResolvedUser(0, 0, (), "/root")),
-    ("nobody", ResolvedUser(65534, 65534, (), "/nonexistent")),
-    ("app", ResolvedUser(1000, 1000, (33, 50), "/home/app")),
-    ("1000", ResolvedUser(1000, 1000, (33, 50), "/home/app")),
-    ("4242", ResolvedUser(4242, 0, (), "/")),
-    ("app:staff", ResolvedUser(1000, 50, (), "/home/app")),
-    ("app:50", ResolvedUser(1000, 50, (), "/home/app")),
-    ("4242:4343", ResolvedUser(4242, 4343, (), "/")),
-    ("nobody:nogroup", ResolvedUser(65534, 65534, (), "/nonexistent")),
-])
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        ("", ResolvedUser(0, 0, (), "/root")),
+        ("root", ResolvedUser(0, 0, (), "/root")),
+        ("nobody", ResolvedUser(65534, 65534, (), "/nonexistent")),
+        ("app", ResolvedUser(1000, 1000, (33, 50), "/home/app")),
+        ("1000", ResolvedUser(1000, 1000, (33, 50), "/home/app")),
+        ("4242", ResolvedUser(4242, 0, (), "/")),
+        ("app:staff", ResolvedUser(1000, 50, (), "/home/app")),
+        ("app:50", ResolvedUser(1000, 50, (), "/home/app")),
+        ("4242:4343", ResolvedUser(4242, 4343, (), "/")),
+        ("nobody:nogroup", ResolvedUser(65534, 65534, (), "/nonexistent")),
+    ],
+)
 def test_resolve(spec: str, want: ResolvedUser) -> None:
     assert resolve(spec, P, G) == want
 

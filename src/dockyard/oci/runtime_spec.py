@@ -78,8 +78,10 @@ def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
 
 def _ints(d: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
     v = d.get(key) or ()
-    if not isinstance(v, Sequence) or isinstance(v, str) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in v
+    if (
+        not isinstance(v, Sequence)
+        or isinstance(v, str)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in v)
     ):
         raise _fail(f"{where}.{key}", "a list of integers", v)
     return tuple(v)
@@ -103,8 +105,11 @@ class Mount:
     options: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"destination": self.destination, "type": self.type,
-                             "source": self.source}
+        d: dict[str, Any] = {
+            "destination": self.destination,
+            "type": self.type,
+            "source": self.source,
+        }
         if self.options:
             d["options"] = list(self.options)
         return d
@@ -112,8 +117,12 @@ class Mount:
     @classmethod
     def from_dict(cls, d: object, where: str = "mount") -> Mount:
         m = _obj(d, where)
-        return cls(_str(m, "destination", where), _str(m, "type", where),
-                   _str(m, "source", where), _strs(m, "options", where))
+        return cls(
+            _str(m, "destination", where),
+            _str(m, "type", where),
+            _str(m, "source", where),
+            _strs(m, "options", where),
+        )
 
 
 @dataclass(frozen=True)
@@ -217,11 +226,13 @@ class Process:
             cwd=_str(m, "cwd", where, "/"),
             user=User.from_dict(m.get("user", {}), f"{where}.user"),
             terminal=_bool(m, "terminal", where),
-            capabilities=None if caps is None else Capabilities.from_dict(
-                caps, f"{where}.capabilities"),
+            capabilities=None
+            if caps is None
+            else Capabilities.from_dict(caps, f"{where}.capabilities"),
             no_new_privileges=_bool(m, "noNewPrivileges", where),
-            rlimits=tuple(Rlimit.from_dict(r, f"{where}.rlimits")
-                          for r in _objs(m, "rlimits", where)),
+            rlimits=tuple(
+                Rlimit.from_dict(r, f"{where}.rlimits") for r in _objs(m, "rlimits", where)
+            ),
             oom_score_adj=_opt_int(m, "oomScoreAdj", where),
         )
 
@@ -285,8 +296,15 @@ class Resources:
         d: dict[str, Any] = {}
         if self.memory_limit is not None:
             d["memory"] = {"limit": self.memory_limit}
-        cpu = {k: v for k, v in (("quota", self.cpu_quota), ("period", self.cpu_period),
-                                 ("shares", self.cpu_shares)) if v is not None}
+        cpu = {
+            k: v
+            for k, v in (
+                ("quota", self.cpu_quota),
+                ("period", self.cpu_period),
+                ("shares", self.cpu_shares),
+            )
+            if v is not None
+        }
         if cpu:
             d["cpu"] = cpu
         if self.pids_limit is not None:
@@ -349,8 +367,9 @@ class Linux:
                 raise _fail(f"{where}.sysctl.{k}", "a string", v)
         res = m.get("resources")
         return cls(
-            namespaces=tuple(Namespace.from_dict(n, f"{where}.namespaces")
-                             for n in _objs(m, "namespaces", where)),
+            namespaces=tuple(
+                Namespace.from_dict(n, f"{where}.namespaces") for n in _objs(m, "namespaces", where)
+            ),
             masked_paths=_strs(m, "maskedPaths", where),
             readonly_paths=_strs(m, "readonlyPaths", where),
             resources=None if res is None else Resources.from_dict(res, f"{where}.resources"),

@@ -38,10 +38,18 @@ _UNLIMITED = 2**62
 
 # Docker's default device rules (runc AllowedDevices): mknod anything, use only these.
 DEFAULT_DEVICE_RULES = (
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full rnd urnd
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",  # tty console ptmx
-    "c 136:* rwm", "c 10:200 rwm",  # pts, tun
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",  # null zero full rnd urnd
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",  # tty console ptmx
+    "c 136:* rwm",
+    "c 10:200 rwm",  # pts, tun
 )
 
 
@@ -97,8 +105,11 @@ def hierarchies() -> tuple[tuple[str, str, str], ...]:
             if fields[0] == "cgroup2":
                 out.append((sub, "cgroup2", ""))
                 continue
-            opts = [o for o in fields[2].split(",")
-                    if o.startswith("name=") or o in V1_CONTROLLERS or o in _OTHER_V1]
+            opts = [
+                o
+                for o in fields[2].split(",")
+                if o.startswith("name=") or o in V1_CONTROLLERS or o in _OTHER_V1
+            ]
             if opts:
                 out.append((sub, "cgroup", ",".join(opts)))
     return tuple(out)
@@ -166,14 +177,14 @@ class Cgroup:
         if this host has no such controller."""
         return self._dirs.get("" if self.version == 2 else controller)
 
-
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self.dirs)
 
     # -- create and limit ----------------------------------------------------
 
-    def create(self, resources: Resources | None = None, *,
-               devices_allow_all: bool = False) -> None:
+    def create(
+        self, resources: Resources | None = None, *, devices_allow_all: bool = False
+    ) -> None:
         """Make the directories (parents too) and apply ``resources``."""
         if not self._dirs:
             raise Unsupported(f"no cgroup hierarchy found under {self.root}")
@@ -181,8 +192,11 @@ class Cgroup:
             self._enable_v2_controllers()
         for d in self.dirs:
             os.makedirs(d, exist_ok=True)
-        if self.version == 1 and (dev := self.controller_dir("devices")) is not None \
-                and not devices_allow_all:
+        if (
+            self.version == 1
+            and (dev := self.controller_dir("devices")) is not None
+            and not devices_allow_all
+        ):
             _write(f"{dev}/devices.deny", "a")
             for rule in DEFAULT_DEVICE_RULES:
                 _write(f"{dev}/devices.allow", rule)
@@ -285,8 +299,9 @@ class Cgroup:
             if done:
                 return
             if time.monotonic() > deadline:
-                raise Conflict(f"cgroup {self.path} did not {'freeze' if frozen else 'thaw'}"
-                               f" within {timeout}s")
+                raise Conflict(
+                    f"cgroup {self.path} did not {'freeze' if frozen else 'thaw'} within {timeout}s"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
@@ -322,8 +337,10 @@ class Cgroup:
         limit = _read_int(f"{mem}/memory.limit_in_bytes", _UNLIMITED)
         plimit = _read_int(f"{pids}/pids.max", -1)
         rd = wr = 0
-        for name in ("blkio.throttle.io_service_bytes_recursive",
-                     "blkio.throttle.io_service_bytes"):
+        for name in (
+            "blkio.throttle.io_service_bytes_recursive",
+            "blkio.throttle.io_service_bytes",
+        ):
             try:
                 text = _read(f"{blk}/{name}")
             except (FileNotFoundError, PermissionError):
@@ -379,8 +396,9 @@ class Cgroup:
 
     # -- removal -------------------------------------------------------------
 
-    def remove(self, *, timeout: float = 5.0, kill: bool = False,
-               prune_parents: bool = False) -> None:
+    def remove(
+        self, *, timeout: float = 5.0, kill: bool = False, prune_parents: bool = False
+    ) -> None:
         """Remove the cgroup's directories, retrying while exiting tasks drain.
 
         ``kill``: SIGKILL what is still inside first. ``prune_parents``: also remove
@@ -404,8 +422,10 @@ class Cgroup:
                     if e.errno != errno.EBUSY:
                         raise
                     if time.monotonic() > deadline:
-                        raise Conflict(f"cgroup {d} still has processes {self.pids()}",
-                                       hint="stop the container first, or remove with kill")
+                        raise Conflict(
+                            f"cgroup {d} still has processes {self.pids()}",
+                            hint="stop the container first, or remove with kill",
+                        )
                     time.sleep(delay)
                     delay = min(delay * 2, 0.05)
             if prune_parents:

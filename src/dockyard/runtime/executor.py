@@ -183,9 +183,26 @@ def start_container(
         rplan = mounts.plan(rootfs_mounts, b)
         r, w = os.pipe()
         try:
-            pid = _fork_in_pidns(pid_action, lambda: _child_main(w, lambda: _start_child(
-                spec, rootfs, rplan, mplan, stdio, procs, join, new_flags, hier,
-                resolve_user, ident, ign)))
+            pid = _fork_in_pidns(
+                pid_action,
+                lambda: _child_main(
+                    w,
+                    lambda: _start_child(
+                        spec,
+                        rootfs,
+                        rplan,
+                        mplan,
+                        stdio,
+                        procs,
+                        join,
+                        new_flags,
+                        hier,
+                        resolve_user,
+                        ident,
+                        ign,
+                    ),
+                ),
+            )
         except BaseException:
             os.close(r)
             raise
@@ -250,8 +267,12 @@ def exec_in_container(
         ign = _ignored_signals()
         r, w = os.pipe()
         try:
-            child = _fork_in_pidns(pid_action, lambda: _child_main(w, lambda: _exec_child(
-                process, stdio, procs, join, resolve_user, ident, ign)))
+            child = _fork_in_pidns(
+                pid_action,
+                lambda: _child_main(
+                    w, lambda: _exec_child(process, stdio, procs, join, resolve_user, ident, ign)
+                ),
+            )
         except BaseException:
             os.close(r)
             raise
@@ -303,8 +324,11 @@ def _ignored_signals() -> tuple[int, ...]:
     more). Ignored stays ignored across exec, so the child resets these; computed in
     the parent, where it is cheap."""
     sig_ign = signal.SIG_IGN
-    return tuple(s for s in range(1, signal.NSIG)
-                 if s not in (9, 19, 32, 33) and signal.getsignal(s) is sig_ign)
+    return tuple(
+        s
+        for s in range(1, signal.NSIG)
+        if s not in (9, 19, 32, 33) and signal.getsignal(s) is sig_ign
+    )
 
 
 def _reset_signals(ignored: Sequence[int]) -> None:
@@ -347,8 +371,13 @@ def _identity_plan(process: Process) -> _Identity:
         return None
     keep = caps.to_mask(c.bounding)
     drop = tuple(n for n in range(_last_cap() + 1) if not keep >> n & 1)
-    return (drop, caps.to_mask(c.effective), caps.to_mask(c.permitted),
-            caps.to_mask(c.inheritable), tuple(caps.CAP_NUMBERS[a] for a in c.ambient))
+    return (
+        drop,
+        caps.to_mask(c.effective),
+        caps.to_mask(c.permitted),
+        caps.to_mask(c.inheritable),
+        tuple(caps.CAP_NUMBERS[a] for a in c.ambient),
+    )
 
 
 def _set_identity(process: Process, ident: _Identity, resolved: bool) -> None:
@@ -420,8 +449,10 @@ def lookup(name: str, env: Mapping[str, str]) -> str:
         try:
             st = os.stat(name)
         except OSError as e:
-            raise _Fail(127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126,
-                        f'exec: "{name}": stat {name}: {_lower_err(e)}') from e
+            raise _Fail(
+                127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126,
+                f'exec: "{name}": stat {name}: {_lower_err(e)}',
+            ) from e
         if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
             raise _Fail(126, f'exec: "{name}": permission denied')
         return name
@@ -440,9 +471,10 @@ def _exec(process: Process, env: Mapping[str, str]) -> None:
     try:
         os.chdir(process.cwd)
     except OSError as e:
-        raise _Fail(127 if e.errno == errno.ENOENT else 126,
-                    f'chdir to cwd ("{process.cwd}") set in config.json failed: '
-                    f"{_lower_err(e)}") from e
+        raise _Fail(
+            127 if e.errno == errno.ENOENT else 126,
+            f'chdir to cwd ("{process.cwd}") set in config.json failed: {_lower_err(e)}',
+        ) from e
     path = lookup(process.args[0], env)
     L.cloexec_from(3)
     try:
@@ -453,10 +485,17 @@ def _exec(process: Process, env: Mapping[str, str]) -> None:
 
 
 def _start_child(
-    spec: RuntimeSpec, rootfs: str, rplan: Sequence[mounts.PlannedMount],
-    mplan: Sequence[mounts.PlannedMount], stdio: tuple[int, int, int] | None,
-    procs: Sequence[str], join: Sequence[tuple[int, int]], new_flags: int,
-    hier: Sequence[tuple[str, str, str]], resolve_user: str | None, ident: _Identity,
+    spec: RuntimeSpec,
+    rootfs: str,
+    rplan: Sequence[mounts.PlannedMount],
+    mplan: Sequence[mounts.PlannedMount],
+    stdio: tuple[int, int, int] | None,
+    procs: Sequence[str],
+    join: Sequence[tuple[int, int]],
+    new_flags: int,
+    hier: Sequence[tuple[str, str, str]],
+    resolve_user: str | None,
+    ident: _Identity,
     ignored_signals: Sequence[int],
 ) -> None:
     _reset_signals(ignored_signals)
@@ -471,8 +510,9 @@ def _start_child(
             f.write(str(process.oom_score_adj))
     if spec.hostname and new_flags & L.CLONE_NEWUTS:
         L.sethostname(spec.hostname)
-    mounts.setup_rootfs(rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd,
-                        console=console)
+    mounts.setup_rootfs(
+        rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd, console=console
+    )
     for key, value in spec.linux.sysctl:
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
@@ -487,8 +527,12 @@ def _start_child(
 
 
 def _exec_child(
-    process: Process, stdio: tuple[int, int, int] | None, procs: Sequence[str],
-    join: Sequence[tuple[int, int]], resolve_user: str | None, ident: _Identity,
+    process: Process,
+    stdio: tuple[int, int, int] | None,
+    procs: Sequence[str],
+    join: Sequence[tuple[int, int]],
+    resolve_user: str | None,
+    ident: _Identity,
     ignored_signals: Sequence[int],
 ) -> None:
     _reset_signals(ignored_signals)

@@ -43,8 +43,9 @@ class ExternalState:
 class ExternalRuntime:
     """Drive ``binary`` (``crun``/``runc`` or a wrapper) with its state under ``root``."""
 
-    def __init__(self, binary: str = "crun", *, root: str | None = None,
-                 global_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, binary: str = "crun", *, root: str | None = None, global_args: Sequence[str] = ()
+    ) -> None:
         self.binary = binary
         self.root = root
         self.global_args = tuple(global_args)
@@ -55,25 +56,29 @@ class ExternalRuntime:
             argv += ["--root", self.root]
         return argv + list(args)
 
-    def _run(self, *args: str, stdio: tuple[int, int, int] | None = None,
-             not_found_ok: bool = False) -> str:
+    def _run(
+        self, *args: str, stdio: tuple[int, int, int] | None = None, not_found_ok: bool = False
+    ) -> str:
         """Run the runtime; stdout returned; errors (from a log file, so that the
         container may own stdio) raised as ExternalToolFailed / NotFound."""
         with tempfile.NamedTemporaryFile(prefix="dockyard-rt-", suffix=".log") as log:
             argv = self._argv(f"--log={log.name}", *args)
             try:
                 if stdio is None:
-                    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                       check=False)
-                    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(
-                        errors="replace")
+                    p = subprocess.run(
+                        argv, stdin=subprocess.DEVNULL, capture_output=True, check=False
+                    )
+                    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
                 else:
-                    p = subprocess.run(argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                                       check=False)
+                    p = subprocess.run(
+                        argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False
+                    )
                     out, err = "", ""
             except FileNotFoundError:
-                raise Unsupported(f"OCI runtime {self.binary!r} is not installed",
-                                  hint="apt-get install crun, or choose another --runtime")
+                raise Unsupported(
+                    f"OCI runtime {self.binary!r} is not installed",
+                    hint="apt-get install crun, or choose another --runtime",
+                )
             if p.returncode == 0:
                 return out
             msg = (log.read().decode(errors="replace") + err).strip()
@@ -84,9 +89,14 @@ class ExternalRuntime:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def create(self, container_id: str, bundle: str | os.PathLike[str],
-               spec: RuntimeSpec | None = None, *,
-               stdio: tuple[int, int, int] | None = None) -> int:
+    def create(
+        self,
+        container_id: str,
+        bundle: str | os.PathLike[str],
+        spec: RuntimeSpec | None = None,
+        *,
+        stdio: tuple[int, int, int] | None = None,
+    ) -> int:
         """(Write ``spec`` as config.json and) create the container; return its init PID.
 
         The process waits for :meth:`start`. ``stdio`` becomes its 0, 1, 2
@@ -98,8 +108,15 @@ class ExternalRuntime:
         try:
             with tempfile.TemporaryDirectory(prefix="dockyard-rt-") as tmp:
                 pid_file = os.path.join(tmp, "pid")
-                self._run("create", "--bundle", b, "--pid-file", pid_file, container_id,
-                          stdio=stdio or (devnull, devnull, devnull))
+                self._run(
+                    "create",
+                    "--bundle",
+                    b,
+                    "--pid-file",
+                    pid_file,
+                    container_id,
+                    stdio=stdio or (devnull, devnull, devnull),
+                )
                 with open(pid_file) as f:
                     return int(f.read().strip())
         finally:
@@ -109,9 +126,14 @@ class ExternalRuntime:
     def start(self, container_id: str) -> None:
         self._run("start", container_id, not_found_ok=True)
 
-    def run(self, container_id: str, bundle: str | os.PathLike[str],
-            spec: RuntimeSpec | None = None, *,
-            stdio: tuple[int, int, int] | None = None) -> int:
+    def run(
+        self,
+        container_id: str,
+        bundle: str | os.PathLike[str],
+        spec: RuntimeSpec | None = None,
+        *,
+        stdio: tuple[int, int, int] | None = None,
+    ) -> int:
         """create + start (``run --detach``); return the init's PID."""
         pid = self.create(container_id, bundle, spec, stdio=stdio)
         try:
@@ -123,8 +145,12 @@ class ExternalRuntime:
 
     def state(self, container_id: str) -> ExternalState:
         data = json.loads(self._run("state", container_id, not_found_ok=True))
-        return ExternalState(str(data.get("id", container_id)), str(data.get("status", "")),
-                             int(data.get("pid") or 0), str(data.get("bundle", "")))
+        return ExternalState(
+            str(data.get("id", container_id)),
+            str(data.get("status", "")),
+            int(data.get("pid") or 0),
+            str(data.get("bundle", "")),
+        )
 
     def kill(self, container_id: str, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
         args = ["kill"] + (["--all"] if all else []) + [container_id, str(int(sig))]
@@ -139,8 +165,7 @@ class ExternalRuntime:
     def delete(self, container_id: str, *, force: bool = False) -> None:
         """Remove the container (``force``: kill it first). Missing is not an error."""
         try:
-            self._run("delete", *(["--force"] if force else []), container_id,
-                      not_found_ok=True)
+            self._run("delete", *(["--force"] if force else []), container_id, not_found_ok=True)
         except NotFound:
             pass
 

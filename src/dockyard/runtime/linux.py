@@ -20,13 +20,23 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 NS_FLAGS: dict[str, int] = {
-    "mount": CLONE_NEWNS, "cgroup": CLONE_NEWCGROUP, "uts": CLONE_NEWUTS,
-    "ipc": CLONE_NEWIPC, "user": CLONE_NEWUSER, "pid": CLONE_NEWPID, "network": CLONE_NEWNET,
+    "mount": CLONE_NEWNS,
+    "cgroup": CLONE_NEWCGROUP,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "user": CLONE_NEWUSER,
+    "pid": CLONE_NEWPID,
+    "network": CLONE_NEWNET,
 }
 # File names under /proc/<pid>/ns/.
 NS_FILES: dict[str, str] = {
-    "mount": "mnt", "cgroup": "cgroup", "uts": "uts", "ipc": "ipc", "user": "user",
-    "pid": "pid", "network": "net",
+    "mount": "mnt",
+    "cgroup": "cgroup",
+    "uts": "uts",
+    "ipc": "ipc",
+    "user": "user",
+    "pid": "pid",
+    "network": "net",
 }
 
 MS_RDONLY = 1
@@ -67,13 +77,19 @@ CLOSE_RANGE_CLOEXEC = 4
 TIOCSCTTY = 0x540E
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203,
-                   "s390x": 217}.get(os.uname().machine, -1)
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(
+    os.uname().machine, -1
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _mount = _libc.mount
-_mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                   ctypes.c_char_p)
+_mount.argtypes = (
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+)
 _umount2 = _libc.umount2
 _umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
 _unshare = _libc.unshare
@@ -96,8 +112,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32))
+    _fields_ = (
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    )
 
 
 _capset = _libc.capset
@@ -113,8 +132,9 @@ def _b(s: str | None) -> bytes | None:
     return None if s is None else os.fsencode(s)
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
-          data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     if _mount(_b(source), _b(target), _b(fstype), flags, _b(data)) < 0:
         raise _error(f"mount {fstype or ''} {source or ''} on {target}".replace("  ", " "), target)
 
@@ -148,8 +168,14 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    if _syscall(ctypes.c_long(_SYS_PIVOT_ROOT), ctypes.c_char_p(os.fsencode(new_root)),
-                ctypes.c_char_p(os.fsencode(put_old))) < 0:
+    if (
+        _syscall(
+            ctypes.c_long(_SYS_PIVOT_ROOT),
+            ctypes.c_char_p(os.fsencode(new_root)),
+            ctypes.c_char_p(os.fsencode(put_old)),
+        )
+        < 0
+    ):
         raise _error("pivot_root", new_root)
 
 

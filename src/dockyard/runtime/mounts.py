@@ -18,38 +18,70 @@ from dockyard.runtime.paths import secure_join
 
 # option -> (flag, set?)
 _FLAGS: dict[str, tuple[int, bool]] = {
-    "ro": (L.MS_RDONLY, True), "rw": (L.MS_RDONLY, False),
-    "nosuid": (L.MS_NOSUID, True), "suid": (L.MS_NOSUID, False),
-    "nodev": (L.MS_NODEV, True), "dev": (L.MS_NODEV, False),
-    "noexec": (L.MS_NOEXEC, True), "exec": (L.MS_NOEXEC, False),
-    "sync": (L.MS_SYNCHRONOUS, True), "async": (L.MS_SYNCHRONOUS, False),
+    "ro": (L.MS_RDONLY, True),
+    "rw": (L.MS_RDONLY, False),
+    "nosuid": (L.MS_NOSUID, True),
+    "suid": (L.MS_NOSUID, False),
+    "nodev": (L.MS_NODEV, True),
+    "dev": (L.MS_NODEV, False),
+    "noexec": (L.MS_NOEXEC, True),
+    "exec": (L.MS_NOEXEC, False),
+    "sync": (L.MS_SYNCHRONOUS, True),
+    "async": (L.MS_SYNCHRONOUS, False),
     "dirsync": (L.MS_DIRSYNC, True),
-    "mand": (L.MS_MANDLOCK, True), "nomand": (L.MS_MANDLOCK, False),
-    "noatime": (L.MS_NOATIME, True), "atime": (L.MS_NOATIME, False),
-    "nodiratime": (L.MS_NODIRATIME, True), "diratime": (L.MS_NODIRATIME, False),
-    "relatime": (L.MS_RELATIME, True), "norelatime": (L.MS_RELATIME, False),
-    "strictatime": (L.MS_STRICTATIME, True), "nostrictatime": (L.MS_STRICTATIME, False),
-    "lazytime": (L.MS_LAZYTIME, True), "nosymfollow": (L.MS_NOSYMFOLLOW, True),
-    "bind": (L.MS_BIND, True), "rbind": (L.MS_BIND | L.MS_REC, True),
-    "remount": (L.MS_REMOUNT, True), "defaults": (0, False),
+    "mand": (L.MS_MANDLOCK, True),
+    "nomand": (L.MS_MANDLOCK, False),
+    "noatime": (L.MS_NOATIME, True),
+    "atime": (L.MS_NOATIME, False),
+    "nodiratime": (L.MS_NODIRATIME, True),
+    "diratime": (L.MS_NODIRATIME, False),
+    "relatime": (L.MS_RELATIME, True),
+    "norelatime": (L.MS_RELATIME, False),
+    "strictatime": (L.MS_STRICTATIME, True),
+    "nostrictatime": (L.MS_STRICTATIME, False),
+    "lazytime": (L.MS_LAZYTIME, True),
+    "nosymfollow": (L.MS_NOSYMFOLLOW, True),
+    "bind": (L.MS_BIND, True),
+    "rbind": (L.MS_BIND | L.MS_REC, True),
+    "remount": (L.MS_REMOUNT, True),
+    "defaults": (0, False),
 }
 _PROPAGATION: dict[str, int] = {
-    "private": L.MS_PRIVATE, "rprivate": L.MS_PRIVATE | L.MS_REC,
-    "shared": L.MS_SHARED, "rshared": L.MS_SHARED | L.MS_REC,
-    "slave": L.MS_SLAVE, "rslave": L.MS_SLAVE | L.MS_REC,
-    "unbindable": L.MS_UNBINDABLE, "runbindable": L.MS_UNBINDABLE | L.MS_REC,
+    "private": L.MS_PRIVATE,
+    "rprivate": L.MS_PRIVATE | L.MS_REC,
+    "shared": L.MS_SHARED,
+    "rshared": L.MS_SHARED | L.MS_REC,
+    "slave": L.MS_SLAVE,
+    "rslave": L.MS_SLAVE | L.MS_REC,
+    "unbindable": L.MS_UNBINDABLE,
+    "runbindable": L.MS_UNBINDABLE | L.MS_REC,
 }
-_STATVFS_KEEP = L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC | L.MS_NOATIME | L.MS_NODIRATIME \
-    | L.MS_RELATIME | L.MS_RDONLY
+_STATVFS_KEEP = (
+    L.MS_NOSUID
+    | L.MS_NODEV
+    | L.MS_NOEXEC
+    | L.MS_NOATIME
+    | L.MS_NODIRATIME
+    | L.MS_RELATIME
+    | L.MS_RDONLY
+)
 
 # Docker's (runc's) default device nodes: name, major, minor.
 DEVICES: tuple[tuple[str, int, int], ...] = (
-    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("tty", 5, 0),
-    ("random", 1, 8), ("urandom", 1, 9),
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("tty", 5, 0),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
 )
 DEV_SYMLINKS: tuple[tuple[str, str], ...] = (
-    ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
 )
 
 
@@ -116,8 +148,12 @@ def mount_one(p: PlannedMount, target: str) -> None:
             L.mount(src, target, None, flags & (L.MS_BIND | L.MS_REC))
             extra = flags & ~(L.MS_BIND | L.MS_REC)
             if extra:
-                L.mount(None, target, None, L.MS_BIND | L.MS_REMOUNT | extra
-                        | (_remount_flags(target) & ~L.MS_RDONLY))
+                L.mount(
+                    None,
+                    target,
+                    None,
+                    L.MS_BIND | L.MS_REMOUNT | extra | (_remount_flags(target) & ~L.MS_RDONLY),
+                )
         else:
             _mountpoint(target, False)
             try:
@@ -134,8 +170,9 @@ def mount_one(p: PlannedMount, target: str) -> None:
         raise MountError(f'error mounting "{src}" to rootfs at "{dest}": {e.strerror}') from e
 
 
-def _mount_cgroupfs(p: PlannedMount, target: str,
-                    hierarchies: Sequence[tuple[str, str, str]]) -> None:
+def _mount_cgroupfs(
+    p: PlannedMount, target: str, hierarchies: Sequence[tuple[str, str, str]]
+) -> None:
     """/sys/fs/cgroup: rebuild the host's layout (v1: tmpfs + one mount per hierarchy;
     v2: one cgroup2 mount). Inside a cgroup namespace each shows the container's own
     cgroup as its root."""
@@ -193,8 +230,9 @@ def setup_rootfs(
         try:
             L.mount(src, target, fstype, flags, data or None)
         except OSError as e:
-            raise MountError(f"error mounting the rootfs ({fstype} on {target}): "
-                             f"{e.strerror}") from e
+            raise MountError(
+                f"error mounting the rootfs ({fstype} on {target}): {e.strerror}"
+            ) from e
         root_mounted = root_mounted or not d
     if not root_mounted:  # pivot_root needs the new root to be a mount point
         L.mount(rootfs, rootfs, None, L.MS_BIND | L.MS_REC)

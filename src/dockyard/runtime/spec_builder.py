@@ -32,12 +32,24 @@ DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 CPU_PERIOD = 100_000
 
 MASKED_PATHS: tuple[str, ...] = (
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-    "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 )
 READONLY_PATHS: tuple[str, ...] = (
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
 )
 
 
@@ -46,18 +58,27 @@ def default_mounts(shm_size: int = DEFAULT_SHM_SIZE) -> tuple[Mount, ...]:
     return (
         Mount("/proc", "proc", "proc", ("nosuid", "noexec", "nodev")),
         Mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
-        Mount("/dev/pts", "devpts", "devpts",
-              ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
+        Mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"),
+        ),
         Mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro")),
         Mount("/sys/fs/cgroup", "cgroup", "cgroup", ("ro", "nosuid", "noexec", "nodev")),
         Mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
-        Mount("/dev/shm", "tmpfs", "shm",
-              ("nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}")),
+        Mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            ("nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"),
+        ),
     )
 
 
-def bind_mount(source: str, destination: str, *, readonly: bool = False,
-               propagation: str = "rprivate") -> Mount:
+def bind_mount(
+    source: str, destination: str, *, readonly: bool = False, propagation: str = "rprivate"
+) -> Mount:
     """A ``-v source:destination[:ro]`` bind mount as Docker writes it in the spec."""
     opts = ["rbind", propagation]
     if readonly:
@@ -72,8 +93,11 @@ def tmpfs_mount(destination: str, options: str = "") -> Mount:
     """A ``--tmpfs destination[:options]`` mount: Docker's noexec,nosuid,nodev defaults,
     each overridden by its opposite in ``options``."""
     user = [o for o in options.split(",") if o]
-    defaults = [d for d in ("noexec", "nosuid", "nodev")
-                if not any(_TMPFS_OPPOSITES.get(o) == d or o == d for o in user)]
+    defaults = [
+        d
+        for d in ("noexec", "nosuid", "nodev")
+        if not any(_TMPFS_OPPOSITES.get(o) == d or o == d for o in user)
+    ]
     return Mount(destination, "tmpfs", "tmpfs", tuple(defaults + user))
 
 
@@ -91,12 +115,17 @@ def merge_env(*layers: Sequence[str]) -> tuple[str, ...]:
     return tuple(out.values())
 
 
-def tweak_capabilities(cap_add: Sequence[str], cap_drop: Sequence[str], privileged: bool,
-                       host: Sequence[str] | None = None) -> tuple[str, ...]:
+def tweak_capabilities(
+    cap_add: Sequence[str],
+    cap_drop: Sequence[str],
+    privileged: bool,
+    host: Sequence[str] | None = None,
+) -> tuple[str, ...]:
     """Docker's TweakCapabilities, intersected with the host's bounding set ``host``
     (``None``: every capability this module knows)."""
-    available = tuple(caps.CAPABILITIES if host is None else
-                      (c for c in caps.CAPABILITIES if c in set(host)))
+    available = tuple(
+        caps.CAPABILITIES if host is None else (c for c in caps.CAPABILITIES if c in set(host))
+    )
     adds = [caps.normalize(c) for c in cap_add]
     drops = [caps.normalize(c) for c in cap_drop]
     if privileged:
@@ -174,7 +203,8 @@ def _namespaces(o: SpecOptions) -> tuple[Namespace, ...]:
         ns.append(Namespace("network", o.network))
     elif o.network != "host":
         raise InvalidArgument(
-            f"invalid network {o.network!r} for the runtime: expected none, host or a netns path")
+            f"invalid network {o.network!r} for the runtime: expected none, host or a netns path"
+        )
     if o.cgroupns:
         ns.append(Namespace("cgroup"))
     return tuple(ns)
@@ -211,8 +241,16 @@ def _resources(o: SpecOptions) -> Resources | None:
     return None if r == Resources() else r
 
 
-_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+_IPC_SYSCTLS = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
 
 
 def _check_sysctls(o: SpecOptions) -> None:
@@ -261,8 +299,9 @@ def build_process(o: SpecOptions) -> Process:
 def build_spec(o: SpecOptions) -> RuntimeSpec:
     """Docker's spec for a container described by ``o``."""
     if not o.cwd.startswith("/"):
-        raise InvalidArgument(f"the working directory '{o.cwd}' is invalid, it needs to be "
-                              "an absolute path")
+        raise InvalidArgument(
+            f"the working directory '{o.cwd}' is invalid, it needs to be an absolute path"
+        )
     _check_sysctls(o)
     return RuntimeSpec(
         process=build_process(o),

@@ -66,8 +66,9 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
             uid, gid = int(f[2]), int(f[3])
         except ValueError:
             continue
-        out.append(PasswdEntry(f[0], uid, gid, f[5] if len(f) > 5 else "",
-                               f[6] if len(f) > 6 else ""))
+        out.append(
+            PasswdEntry(f[0], uid, gid, f[5] if len(f) > 5 else "", f[6] if len(f) > 6 else "")
+        )
     return out
 
 
@@ -113,7 +114,8 @@ def resolve(
     else:
         if uid_num is None:
             raise InvalidArgument(
-                f"unable to find user {user_arg}: no matching entries in passwd file")
+                f"unable to find user {user_arg}: no matching entries in passwd file"
+            )
         uid = uid_num
     sgids: list[int] = []
     if group_arg:
@@ -125,7 +127,8 @@ def resolve(
         else:
             if gid_num is None:
                 raise InvalidArgument(
-                    f"unable to find group {group_arg}: no matching entries in group file")
+                    f"unable to find group {group_arg}: no matching entries in group file"
+                )
             gid = gid_num
     elif matched_name:
         sgids = [g.gid for g in groups if matched_name in g.members]
@@ -137,7 +140,8 @@ def resolve(
         num = _numeric(extra)
         if num is None:
             raise InvalidArgument(
-                f"Unable to find group {extra}: no matching entries in group file")
+                f"Unable to find group {extra}: no matching entries in group file"
+            )
         sgids.append(num)
     return ResolvedUser(uid, gid, tuple(dict.fromkeys(sgids)), home)
 
@@ -150,8 +154,9 @@ def _read(root: str, rel: str) -> str:
         return ""
 
 
-def resolve_user(root: str | os.PathLike[str], spec: str,
-                 group_add: Sequence[str] = ()) -> ResolvedUser:
+def resolve_user(
+    root: str | os.PathLike[str], spec: str, group_add: Sequence[str] = ()
+) -> ResolvedUser:
     """Resolve ``spec`` against ``root``/etc/passwd and ``root``/etc/group.
 
     ``root`` may be a rootfs directory on the host, ``/proc/<pid>/root`` of a
@@ -159,5 +164,6 @@ def resolve_user(root: str | os.PathLike[str], spec: str,
     inside ``root``. Missing files behave as empty files.
     """
     r = os.fspath(root)
-    return resolve(spec, parse_passwd(_read(r, "/etc/passwd")),
-                   parse_group(_read(r, "/etc/group")), group_add)
+    return resolve(
+        spec, parse_passwd(_read(r, "/etc/passwd")), parse_group(_read(r, "/etc/group")), group_add
+    )
