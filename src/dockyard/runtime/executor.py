@@ -334,6 +334,8 @@ def _ignored_signals() -> tuple[int, ...]:
 def _reset_signals(ignored: Sequence[int]) -> None:
     for s in ignored:
         signal.signal(s, signal.SIG_DFL)
+    for s in (32, 33):  # invisible to Python; may be inherited as ignored
+        L.reset_signal(s)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 

@@ -205,6 +205,17 @@ def cloexec_from(first: int) -> None:
                 pass
 
 
+SYS_RT_SIGACTION = 13  # x86_64
+_SIG_DFL_ACTION = ctypes.create_string_buffer(32)  # handler NULL (SIG_DFL), no flags, empty mask
+
+
+def reset_signal(sig: int) -> None:
+    """Set ``sig`` to SIG_DFL with the raw syscall: it also reaches the signals glibc
+    keeps for itself (32, 33), which Python's ``signal`` module refuses, and which an
+    ignoring parent would otherwise pass on through exec."""
+    _syscall(SYS_RT_SIGACTION, sig, _SIG_DFL_ACTION, None, 8)
+
+
 def cap_last_cap() -> int:
     with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
         return int(f.read())
