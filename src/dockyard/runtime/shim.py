@@ -1,0 +1,785 @@
+"""The per-container supervisor ("shim"), in the spirit of conmon.
+
+One shim per container. It holds the container's stdio (a pty master, or pipes),
+copies output to the json-file log and to attached clients, serves a unix socket,
+reaps the container, records every transition in ``state.json`` (the contract in
+:mod:`dockyard.runtime.state`) and applies the restart policy. The engine talks to it
+through :mod:`dockyard.runtime.shim_client`, whose ``spawn_shim`` starts it.
+
+Process model::
+
+    caller --fork/exec--> bootstrap: starts the container as its child, writes
+        state "running", reports "started" on the spawner's pipe, then
+    bootstrap --execve--> supervisor (this module): same pid, the container still
+        its child, a fresh interpreter that never imports the executor, cgroups or
+        the runtime-spec dataclasses (RSS ~10.5 MB instead of ~14 MB or more).
+
+A container that exits within 10 ms of its start (``run --rm true``) is supervised
+to its end by the bootstrap itself: no exec, the exit is known ~15 ms sooner.
+
+The supervisor is a child subreaper (set before the execve, which keeps it). A
+restart forks a starter that imports the executor and starts the container; the
+starter exits, the container is reparented to the supervisor, which reaps it.
+pause/unpause/update run in a short-lived forked helper for the same reason.
+
+Protocol (``$RUNROOT/containers/<id>/shim.sock``), one request per connection: the
+client sends one JSON line and gets one back, ``{"ok": true, ...}`` or ``{"ok":
+false, "error": msg, "kind": "Conflict"}``.
+
+- ``{"op":"attach","stdin":true,"stdout":true,"stderr":true,"stdin_once":false}``:
+  then a raw stream until the container exits: output as Docker's multiplexed
+  frames (8-byte header: stream 1 or 2, three zero bytes, big-endian uint32 length)
+  or, with a tty, raw bytes; client bytes go to the container's stdin, which
+  ``stdin_once`` closes when the client half-closes. A client with more than 4 MiB
+  unread is dropped: a slow client never blocks the container or its log.
+- ``{"op":"wait","condition":"not-running"|"next-exit","remove":false}``: answered
+  with ``exit_code`` when the container stops for good (or exits next). ``remove``:
+  the client removes the container itself, the auto-remove hook is skipped.
+- ``{"op":"stop","timeout":10,"signal":"SIGTERM"}``: no more restarts, the signal,
+  SIGKILL after the timeout; answered (``exit_code``) once stopped.
+- ``{"op":"signal","sig":15}``: ``docker kill`` (Docker's rules: marks the container
+  manually stopped; the stop signal, SIGKILL, or any signal when no stop signal is
+  configured, also cancels restarts), ``{"op":"state"}``, ``{"op":"resize","h":24,
+  "w":80}``, ``{"op":"pause"}``, ``{"op":"unpause"}``, ``{"op":"update",
+  "restart_policy":{"name":..,"max_retries":..},"resources":{OCI resources}}``.
+
+Signals: SIGINT and SIGHUP are ignored. SIGTERM (say, the system going down) stops
+the container as ``stop`` would (stop signal, SIGKILL after stop_timeout), with no
+restart and without marking it manually stopped (``unless-stopped`` containers
+come back with the engine), then the shim exits: it never leaves a running
+container without recording its end. Only SIGKILL can; see ShimClient.cleanup.
+
+Auto-remove: when the container is gone for good, an ``auto_remove`` shim execs
+``cleanup_command`` (e.g. ``dockyard rm -f ID``) unless a ``wait`` client said it
+removes the container itself and got the exit code: ``run --rm -d`` needs nobody
+waiting, ``run --rm`` in the foreground costs no extra process.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from dockyard.runtime import logs, restart
+from dockyard.runtime import state as st
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
+
+MAX_CLIENT_BUFFER = 4 << 20
+STDIN_HIGH_WATER = 1 << 20
+DRAIN_TIMEOUT = 2.0  # after the exit, how long the output pipes may stay open
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class OpError(Exception):
+    """A request failed; ``kind`` names the dockyard.errors class for the client."""
+
+    def __init__(self, kind: str, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.kind, self.exit_code = kind, exit_code
+
+
+def parse_signal(sig: object) -> int:
+    """15, "15", "TERM", "SIGTERM" -> 15."""
+    if isinstance(sig, str) and sig.isdigit():
+        sig = int(sig)
+    if isinstance(sig, int) and not isinstance(sig, bool) and 0 < sig < signal.NSIG:
+        return sig
+    num = getattr(signal, "SIG" + str(sig).upper().removeprefix("SIG"), None)
+    if isinstance(num, int):
+        return num
+    raise OpError("InvalidArgument", f"invalid signal: {sig}")
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's multiplexed stream frame."""
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+def read_oom_kills(path: str | None) -> int:
+    """The ``oom_kill`` counter in memory.oom_control (v1) or memory.events (v2)."""
+    try:
+        with open(path or "", "rb") as f:
+            return next((int(ln.split()[1]) for ln in f if ln.startswith(b"oom_kill ")), 0)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _write_file(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError:
+        pass
+
+
+def remove_cgroup_dirs(dirs: Sequence[str], timeout: float = 5.0) -> None:
+    """``Cgroup.remove(kill=True)`` without importing it (and dataclasses) into the shim:
+    rmdir; while busy, thaw and SIGKILL what is left and retry."""
+    deadline = time.monotonic() + timeout
+    for d in dirs:
+        delay = 0.0005
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+            _write_file(f"{d}/freezer.state", b"THAWED")
+            _write_file(f"{d}/cgroup.freeze", b"0")
+            try:
+                with open(f"{d}/cgroup.procs", "rb") as f:
+                    for pid in f.read().split():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def run_in_child(fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """``fn()`` in a forked child, so what it imports (the executor, cgroups) never
+    loads into the long-lived shim. Its result comes back as JSON; its error as an
+    OpError. Blocks (the few ops that use it are rare: restart, pause, update)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out: dict[str, Any] = {"kind": "DockyardError", "error": "failed"}
+        try:
+            os.close(r)
+            signal.set_wakeup_fd(-1)
+            for s in (signal.SIGCHLD, signal.SIGTERM):
+                signal.signal(s, signal.SIG_DFL)
+            out = {"ok": True, "value": fn()}
+        except BaseException as e:
+            out = {"kind": type(e).__name__, "error": str(e), "code": getattr(e, "exit_code", 125)}
+        finally:
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    res = json.loads(data or b"{}")
+    if not res.get("ok"):
+        raise OpError(res.get("kind", "DockyardError"), res.get("error", "?"), res.get("code", 125))
+    return res["value"] or {}
+
+
+class Stdio:
+    """One run's stdio: ``outs`` (our read ends -> stream), ``stdin`` (our write end,
+    -1 if none) and ``child`` (the container's 0, 1, 2; closed once it started)."""
+
+    def __init__(self, tty: bool, open_stdin: bool) -> None:
+        self.tty, self.stdin = tty, -1
+        self.child: tuple[int, ...]
+        if tty:
+            m, s = os.openpty()
+            self.outs, self.child = {m: "stdout"}, (s, s, s)
+            if open_stdin:
+                self.stdin = os.dup(m)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if open_stdin:
+                in_r, self.stdin = os.pipe()
+            else:
+                in_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            self.outs, self.child = {out_r: "stdout", err_r: "stderr"}, (in_r, out_w, err_w)
+        for fd in (*self.outs, self.stdin):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+
+    def close_child(self) -> None:
+        for fd in set(self.child):
+            os.close(fd)
+        self.child = ()
+
+    def close(self) -> None:
+        self.close_child()
+        for fd in (*self.outs, self.stdin):
+            if fd >= 0:
+                os.close(fd)
+        self.outs, self.stdin = {}, -1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tty": self.tty, "outs": list(self.outs.items()), "stdin": self.stdin}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Stdio:
+        self = cls.__new__(cls)
+        self.tty, self.stdin, self.child = d["tty"], d["stdin"], ()
+        self.outs = {int(fd): s for fd, s in d["outs"]}
+        return self
+
+
+class Client:
+    __slots__ = ("attached", "eof", "err", "inp", "out", "rbuf", "sock", "stdin_once", "wbuf")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock, self.rbuf, self.wbuf = sock, b"", bytearray()
+        self.attached = self.eof = self.inp = self.out = self.err = self.stdin_once = False
+
+
+class Shim:
+    """The supervisor loop: single-threaded, ``selectors`` over the container's output,
+    its stdin, the clients, the listener and a signal wakeup pipe."""
+
+    def __init__(self, cdir: str, rundir: str, listener: socket.socket) -> None:
+        self.cdir, self.cfg, self.state = cdir, st.read_shim_config(cdir), st.read_state(cdir)
+        self.sock_path = os.path.join(rundir, st.SOCKET_NAME)
+        self.listener = listener
+        listener.setblocking(False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(listener, READ, self._accept)
+        cfg = self.cfg
+        self.log: logs.JsonFileWriter | None = None
+        if cfg.log_driver == "json-file":
+            size, files = logs.parse_size(cfg.log_max_size), logs.parse_max_file(cfg.log_max_file)
+            path = logs.log_path(cdir, cfg.id)
+            self.log = logs.JsonFileWriter(path, max_size=size, max_file=files)
+        policy = restart.RestartPolicy(cfg.restart_policy, cfg.max_retries)
+        self.rm = restart.RestartManager(policy, self.state.restart_count)
+        self.clients: dict[int, Client] = {}
+        self.waiters: list[tuple[Client, str, bool]] = []  # (client, condition, removes)
+        self.stdio = Stdio.from_json({"tty": cfg.tty, "stdin": -1, "outs": []})
+        self.inbuf = bytearray()
+        self.pid = 0
+        self.info: dict[str, Any] = {}
+        self.exit_code: int | None = None  # set from the exit to the end of the drain
+        self.kill_at = self.restart_at = self.drain_until = 0.0
+        self.stopping = self.remove_claimed = self.done = self.sigterm = False
+
+    def _save(self, **changes: Any) -> None:
+        self.state = self.state.replace(**changes)
+        st.write_state(self.cdir, self.state)
+
+    def adopt(self, info: dict[str, Any], stdio: Stdio) -> None:
+        """The container ``info["pid"]`` runs, our child, with ``stdio``."""
+        self.info, self.pid, self.stdio = info, info["pid"], stdio
+        for fd, stream in stdio.outs.items():
+            self.sel.register(fd, READ, self._output_cb(fd, stream))
+        if self.state.status != "running" or self.state.pid != self.pid:
+            started = st.rfc3339_nano(info["started_ns"])
+            self._save(status="running", pid=self.pid, pid_start=info["pid_start"], error="",
+                       started_at=started, restart_count=self.rm.restart_count)  # fmt: skip
+
+    # -- the loop ----------------------------------------------------------------
+
+    def run(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        self.sel.register(wake_r, READ, lambda: self._on_wakeup(wake_r))
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # see bootstrap()
+        self._reap()  # an exit before the handler was there
+        while not self.done:
+            deadlines = [t for t in (self.kill_at, self.restart_at, self.drain_until) if t]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            for key, _ in self.sel.select(timeout):
+                if not self.done:
+                    key.data()
+            if not self.done:
+                self._timers()
+
+    def _timers(self) -> None:
+        if self.sigterm:
+            self.sigterm, self.stopping = False, True  # no restart, not "manual"
+            self._stop(parse_signal(self.cfg.stop_signal or "SIGTERM"), self.cfg.stop_timeout)
+        now = time.monotonic()
+        if self.kill_at and now >= self.kill_at:
+            self.kill_at = 0.0
+            self._kill(signal.SIGKILL)
+        if self.drain_until and now >= self.drain_until:
+            self._end_run()
+        if self.restart_at and now >= self.restart_at and not self.done:
+            self._restart()
+
+    def _on_wakeup(self, fd: int) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        self._reap()
+
+    def _on_sigterm(self, *_: object) -> None:
+        self.sigterm = True  # handled in the loop, never in the middle of something
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid and self.exit_code is None:
+                code = os.waitstatus_to_exitcode(status)
+                self.exit_code = 128 - code if code < 0 else code
+                self.kill_at = 0.0
+                self.state = self.state.replace(finished_at=st.rfc3339_nano())
+                if self.stdio.outs:
+                    self.drain_until = time.monotonic() + DRAIN_TIMEOUT
+                else:
+                    self._end_run()
+
+    # -- container output and input ------------------------------------------------
+
+    def _output_cb(self, fd: int, stream: str) -> Callable[[], None]:
+        return lambda: self._on_output(fd, stream)
+
+    def _on_output(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as e:  # EIO: the pty's last slave fd closed
+            if e.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del self.stdio.outs[fd]
+            if self.log is not None:
+                self.log.flush(stream)
+            if not self.stdio.outs and self.exit_code is not None:
+                self._end_run()
+            return
+        if self.log is not None:
+            self.log.write(stream, data)
+        out = data if self.stdio.tty else frame(1 if stream == "stdout" else 2, data)
+        for c in list(self.clients.values()):
+            if c.attached and (c.out if stream == "stdout" else c.err):
+                self._send(c, out)
+
+    def _feed_stdin(self, data: bytes) -> None:
+        if self.stdio.stdin >= 0:
+            if not self.inbuf:
+                self.sel.register(self.stdio.stdin, WRITE, self._write_stdin)
+            self.inbuf += data
+            self._write_stdin()
+
+    def _write_stdin(self) -> None:
+        try:
+            del self.inbuf[: os.write(self.stdio.stdin, self.inbuf)]
+        except BlockingIOError:
+            pass
+        except OSError:  # EPIPE: the container closed its stdin
+            self.inbuf.clear()
+        if not self.inbuf:
+            self.sel.unregister(self.stdio.stdin)
+        for c in self.clients.values():  # back-pressure on the writers
+            if c.attached and c.inp:
+                self._set_events(c)
+
+    def _close_stdin(self) -> None:
+        fd = self.stdio.stdin
+        if fd >= 0:
+            if self.inbuf:
+                self.sel.unregister(fd)
+                self.inbuf.clear()
+            if self.stdio.tty:  # the pty stays open: end the input as a terminal does
+                try:
+                    os.write(fd, b"\x04")
+                except OSError:
+                    pass
+            os.close(fd)
+            self.stdio.stdin = -1
+
+    # -- clients -------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        try:
+            self.add_client(Client(self.listener.accept()[0]))
+        except BlockingIOError:
+            pass
+
+    def add_client(self, c: Client) -> Client:
+        self.clients[c.sock.fileno()] = c
+        self.sel.register(c.sock, READ, lambda: self._on_client(c))
+        return c
+
+    def attach(self, c: Client, req: dict[str, Any]) -> None:
+        c.attached = True
+        c.inp, c.out, c.err = (bool(req.get(k)) for k in ("stdin", "stdout", "stderr"))
+        c.stdin_once = bool(req.get("stdin_once"))
+        if c.inp and c.rbuf:
+            self._feed_stdin(c.rbuf)
+        c.rbuf = b""
+        self._set_events(c)
+
+    def _set_events(self, c: Client) -> None:
+        full = c.inp and len(self.inbuf) > STDIN_HIGH_WATER
+        ev = (0 if c.eof or full else READ) | (WRITE if c.wbuf else 0)
+        key = self.sel.get_map().get(c.sock.fileno())
+        if key is None and ev:
+            self.sel.register(c.sock, ev, lambda: self._on_client(c))
+        elif key is not None and not ev:
+            self.sel.unregister(c.sock)
+        elif key is not None and key.events != ev:
+            self.sel.modify(c.sock, ev, key.data)
+
+    def _on_client(self, c: Client) -> None:
+        if c.wbuf:
+            self._send(c, b"")
+        if c.eof or c.sock.fileno() < 0:
+            return
+        try:
+            data = c.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client closed (or half-closed) its side
+            c.eof = True
+            if c.attached and c.inp and c.stdin_once:
+                self._close_stdin()
+            waiting = any(w[0] is c for w in self.waiters)
+            if (c.attached and (c.out or c.err)) or waiting:
+                self._set_events(c)
+            else:
+                self._drop(c)
+        elif c.attached:
+            if c.inp:
+                self._feed_stdin(data)
+        elif b"\n" in (buf := c.rbuf + data):
+            line, _, c.rbuf = buf.partition(b"\n")  # the rest: stdin of an attach
+            try:
+                req = json.loads(line)
+                if not isinstance(req, dict):
+                    raise OpError("InvalidArgument", "a request is one JSON object")
+                self._request(c, req)
+            except (OpError, ValueError, TypeError, KeyError) as e:
+                kind = e.kind if isinstance(e, OpError) else "InvalidArgument"
+                self._reply(c, {"ok": False, "error": str(e), "kind": kind})
+        elif len(buf) > 65536:
+            self._drop(c)
+        else:
+            c.rbuf = buf
+
+    def _send(self, c: Client, data: bytes) -> None:
+        """Stream to an attached client; what the socket does not take waits in wbuf."""
+        c.wbuf += data
+        try:
+            del c.wbuf[: c.sock.send(c.wbuf)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(c)
+            return
+        if len(c.wbuf) > MAX_CLIENT_BUFFER:
+            self._drop(c)
+        else:
+            self._set_events(c)
+
+    def _reply(self, c: Client, obj: dict[str, Any] | None, *, close: bool = True) -> bool:
+        """Flush pending output and a reply line (blocking but bounded: replies are
+        small, and an ending stream's rest is capped), then close unless told not to.
+        Whether it was sent."""
+        sent = False
+        if c.sock.fileno() >= 0:
+            try:
+                c.sock.settimeout(1.0)
+                c.sock.sendall(
+                    bytes(c.wbuf) + (b"" if obj is None else json.dumps(obj).encode() + b"\n")
+                )
+                c.wbuf.clear()
+                c.sock.setblocking(False)
+                sent = True
+            except OSError:
+                close = True
+        if close:
+            self._drop(c)
+        return sent
+
+    def _drop(self, c: Client) -> None:
+        fd = c.sock.fileno()
+        if fd >= 0:
+            if self.sel.get_map().get(fd) is not None:
+                self.sel.unregister(fd)
+            self.clients.pop(fd, None)
+            c.sock.close()
+        self.waiters = [w for w in self.waiters if w[0] is not c]
+
+    # -- requests ------------------------------------------------------------------
+
+    def _request(self, c: Client, req: dict[str, Any]) -> None:
+        op, status = req.get("op"), self.state.status
+        if op == "attach":
+            if status != "running" or self.exit_code is not None:
+                word = {"paused": "a paused", "restarting": "a restarting"}.get(status, "a stopped")
+                raise OpError("Conflict", f"You cannot attach to {word} container")
+            self._reply(c, {"ok": True, "tty": self.cfg.tty}, close=False)
+            self.attach(c, req)
+            return
+        if op in ("wait", "stop"):
+            cond = req.get("condition") or "not-running"
+            if cond not in ("not-running", "next-exit"):
+                raise OpError("InvalidArgument", f"invalid wait condition {cond!r}")
+            self.waiters.append((c, cond, bool(req.get("remove"))))
+            if op == "stop":
+                timeout = req.get("timeout")
+                if not self.state.manually_stopped:
+                    self._save(manually_stopped=True)
+                self.stopping = True
+                sig = parse_signal(req.get("signal") or self.cfg.stop_signal or "SIGTERM")
+                self._stop(sig, self.cfg.stop_timeout if timeout is None else int(timeout))
+            return
+        if op == "signal":
+            self._signal(parse_signal(req.get("sig")))
+        elif op == "resize":
+            self._resize(int(req["h"]), int(req["w"]))
+        elif op in ("pause", "unpause"):
+            self._pause(op == "pause")
+        elif op == "update":
+            self._update(req.get("restart_policy"), req.get("resources"))
+        elif op != "state":
+            raise OpError("InvalidArgument", f"unknown op {op!r}")
+        self._reply(c, {"ok": True, "state": self.state.to_dict()})
+
+    def _check_running(self) -> None:
+        if self.state.status not in ("running", "paused") or self.exit_code is not None:
+            raise OpError("Conflict", f"Container {self.cfg.id} is not running")
+
+    def _kill(self, sig: int) -> None:
+        if self.pid and self.exit_code is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _stop(self, sig: int, timeout: int) -> None:
+        self.rm.cancel()
+        if self.restart_at:  # waiting out the backoff: stop right here
+            self.restart_at = 0.0
+            self._final()
+        elif self.exit_code is None:  # (else it exited already and _end_run finishes)
+            self._kill(sig)
+            if self.state.status == "paused":
+                self._thaw()
+            if timeout == 0 or sig == signal.SIGKILL:
+                self._kill(signal.SIGKILL)
+            elif timeout > 0:
+                self.kill_at = time.monotonic() + timeout
+
+    def _signal(self, sig: int) -> None:
+        self._check_running()
+        stop_sig = self.cfg.stop_signal
+        if stop_sig is None or sig in (signal.SIGKILL, parse_signal(stop_sig)):
+            self.rm.cancel()  # as Docker: no restart after this exit
+        self._save(manually_stopped=True)
+        self._kill(sig)
+        if sig == signal.SIGKILL and self.state.status == "paused":
+            self._thaw()
+
+    def _resize(self, h: int, w: int) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        self._check_running()
+        if not self.stdio.tty:
+            raise OpError("Conflict", "the container has no TTY")
+        fd = next(iter(self.stdio.outs), self.stdio.stdin)
+        if fd >= 0:
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+
+    def _cgroup_op(self, op: str, arg: Any = None) -> None:
+        """freeze, thaw or set_resources on the cgroup, in a forked helper."""
+        path = self.info.get("cgroup")
+        if not path:
+            raise OpError("Unsupported", f"container {self.cfg.id} has no cgroup")
+
+        def body() -> None:
+            from dockyard.oci.runtime_spec import Resources
+            from dockyard.runtime.cgroups import Cgroup
+
+            cg = Cgroup(path)
+            cg.set_resources(Resources.from_dict(arg)) if arg is not None else getattr(cg, op)()
+
+        run_in_child(body)
+
+    def _pause(self, on: bool) -> None:
+        self._check_running()
+        if on == (self.state.status == "paused"):
+            raise OpError("Conflict", f"Container {self.cfg.id} is {'' if on else 'not '}paused")
+        self._cgroup_op("freeze" if on else "thaw")
+        self._save(status="paused" if on else "running")
+
+    def _thaw(self) -> None:
+        try:
+            self._cgroup_op("thaw")
+        except OpError:
+            pass
+        self._save(status="running")
+
+    def _update(self, policy: dict[str, Any] | None, resources: dict[str, Any] | None) -> None:
+        if policy is not None:
+            try:
+                name, retries = policy.get("name") or "no", policy.get("max_retries", 0)
+                self.rm.policy = restart.RestartPolicy(str(name), int(retries))
+            except Exception as e:
+                raise OpError("InvalidArgument", str(e)) from None
+        if resources is not None:
+            self._cgroup_op("set_resources", resources)
+
+    # -- the end of a run ----------------------------------------------------------
+
+    def _end_run(self) -> None:
+        """The container exited and its output is drained: record, then restart or end."""
+        code = self.exit_code
+        assert code is not None
+        self.drain_until = 0.0
+        for fd in self.stdio.outs:
+            self.sel.unregister(fd)
+        self._close_stdin()
+        self.stdio.close()
+        if self.log is not None:
+            self.log.flush()
+        oom = read_oom_kills(self.info.get("oom_file")) > self.info.get("oom_before", 0)
+        for c in [c for c in self.clients.values() if c.attached]:
+            self._reply(c, None)  # the attach stream ends with the run
+        ran = time.monotonic() - self.info.get("started_mono", 0.0)
+        delay = self.rm.should_restart(code, manually_stopped=self.stopping, ran_for=ran)
+        self.exit_code, self.pid = None, 0
+        count = self.rm.restart_count
+        self.state = self.state.replace(exit_code=code, oom_killed=oom, pid=0, pid_start=0,
+                                        restart_count=count)  # fmt: skip
+        if delay is None:
+            self._final()
+        else:
+            self._save(status="restarting")
+            self._answer("next-exit")
+            self.restart_at = time.monotonic() + delay
+
+    def _answer(self, cond: str | None) -> None:
+        s = self.state
+        for c, _, removes in [w for w in self.waiters if cond is None or w[1] == cond]:
+            sent = self._reply(c, {"ok": True, "exit_code": s.exit_code, "error": s.error})
+            # auto-remove is left to a waiter only if it is there to hear the end
+            self.remove_claimed = self.remove_claimed or (sent and removes and cond is None)
+
+    def _restart(self) -> None:
+        """Start the container again, from a forked starter (the executor is imported
+        there, never here); it exits and the container becomes our child (subreaper)."""
+        self.restart_at = 0.0
+        stdio = Stdio(self.cfg.tty, self.cfg.open_stdin)
+
+        def start() -> dict[str, Any]:
+            from dockyard.runtime.shim_client import start_container_process
+
+            return start_container_process(self.cdir, self.cfg, stdio.child)
+
+        try:
+            info = run_in_child(start)
+        except OpError as e:  # a failed start counts as a run that exited with its code
+            stdio.close()
+            self.stdio, self.exit_code = stdio, e.exit_code
+            self.info = {"started_mono": time.monotonic()}
+            self.state = self.state.replace(error=str(e), finished_at=st.rfc3339_nano())
+            self._end_run()
+            return
+        stdio.close_child()
+        self.adopt(info, stdio)
+        self._reap()  # it may be gone already
+
+    def _final(self) -> None:
+        """No more restarts: remove the cgroup and the socket, write the final state,
+        answer the waiters."""
+        err = self.state.error
+        try:
+            remove_cgroup_dirs(self.info.get("cgroup_dirs") or ())
+        except OSError as e:
+            err = err or f"removing the cgroup: {e}"
+        if self.log is not None:
+            self.log.close()
+        self.sel.unregister(self.listener)  # first: a final state means "no socket"
+        self.listener.close()
+        try:
+            os.unlink(self.sock_path)
+        except FileNotFoundError:
+            pass
+        self._save(status="exited", error=err)
+        self._answer(None)
+        for c in list(self.clients.values()):
+            self._reply(c, None)
+        self.done = True
+
+
+# -- process entry points ----------------------------------------------------------
+
+
+def serve(cdir: str, rundir: str, listener: socket.socket, info: dict[str, Any], stdio: Stdio,
+          attach: tuple[socket.socket, dict[str, Any]] | None = None) -> NoReturn:  # fmt: skip
+    """Supervise the running container ``info["pid"]`` (our child) to its end, then
+    exit, or exec the auto-remove hook. A process boundary: never returns. Should the
+    shim itself fail, it takes the container down with it rather than orphan it."""
+    shim = None
+    try:
+        shim = Shim(cdir, rundir, listener)
+        shim.adopt(info, stdio)
+        if attach is not None:
+            shim.attach(shim.add_client(Client(attach[0])), attach[1])
+        shim.run()
+    except BaseException as e:
+        try:
+            pid = shim.pid if shim is not None else info["pid"]
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            remove_cgroup_dirs((shim.info if shim is not None else info).get("cgroup_dirs", ()))
+            os.unlink(os.path.join(rundir, st.SOCKET_NAME))
+        except BaseException:
+            pass
+        try:
+            s = st.read_state(cdir)
+            err = s.error or f"shim: {type(e).__name__}: {e}"
+            st.write_state(cdir, s.replace(status="exited", pid=0, exit_code=137, error=err))
+        except BaseException:
+            pass
+        os._exit(1)
+    cfg = shim.cfg
+    if cfg.auto_remove and cfg.cleanup_command and not shim.remove_claimed:
+        try:
+            os.execvp(cfg.cleanup_command[0], list(cfg.cleanup_command))
+        except OSError:
+            pass  # the container is gone; its directory stays for the engine to remove
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """``python -c BOOT SRC supervise|start D RUN_DIR JSON`` (see shim_client.shim_argv)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 4 and args[0] == "supervise":
+        a = json.loads(args[3])
+        att = None
+        if a.get("attach_fd") is not None:
+            att = (socket.socket(fileno=a["attach_fd"]), a.get("attach") or {})
+        listener = socket.socket(fileno=a["listen_fd"])
+        serve(args[1], args[2], listener, a, Stdio.from_json(a["stdio"]), att)
+    if len(args) == 4 and args[0] == "start":
+        from dockyard.runtime.shim_client import exec_bootstrap
+
+        exec_bootstrap(args[1], args[2], json.loads(args[3]))
+    os._exit(2)
+
+
+if __name__ == "__main__":
+    main()
