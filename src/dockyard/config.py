@@ -37,3 +37,13 @@ class EngineConfig:
     @property
     def tmp_dir(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def cgroup_parent(self) -> str:
+        """``dockyard`` for the default root; a root of its own gets a parent of its own,
+        so that engines (and tests) on one machine never share a cgroup directory."""
+        if self.root == DEFAULT_ROOT:
+            return "dockyard"
+        import hashlib
+
+        return "dockyard-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:12]

@@ -17,11 +17,11 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def __init__(self, command: str, usage: str, description: str = "", **kw: Any) -> None:
+        kw.setdefault("add_help", True)
         super().__init__(
             prog=f"dockyard {command}",
             usage=f"dockyard {command} {usage}".rstrip(),
             description=description,
-            add_help=True,
             allow_abbrev=False,
             **kw,
         )

@@ -25,10 +25,10 @@ def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -
         sys.stderr.write(f"{e.message}\nSee 'dockyard {e.command or name} --help'.\n")
         return e.exit_code
     except DockyardError as e:
-        report_error(e)
+        report_error(e, name)
         return getattr(e, "exit_code", ENGINE_ERROR_EXIT)
     except KeyboardInterrupt:
-        report_error(Interrupted("interrupted"))
+        report_error(Interrupted("interrupted"), name)
         return 130
     except BrokenPipeError:
         return 141
@@ -36,7 +36,8 @@ def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -
         ctx.close()
 
 
-def report_error(e: DockyardError) -> None:
-    sys.stderr.write(f"Error response from daemon: {e.message}\n")
+def report_error(e: DockyardError, command: str = "") -> None:
+    prefix = "dockyard: " if command in ("run", "create") else ""
+    sys.stderr.write(f"{prefix}Error response from daemon: {e.message}\n")
     if e.hint:
         sys.stderr.write(f"hint: {e.hint}\n")

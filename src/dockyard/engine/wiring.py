@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from dockyard.config import EngineConfig
 
 if TYPE_CHECKING:
+    from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
+    from dockyard.storage.volumes import VolumeStore
 
 
 class Engine:
@@ -41,6 +43,24 @@ class Engine:
             LayerDirs(self.config.layers_dir),
             ImageStore(self.db),
             self.config.tmp_dir,
+            in_use=lambda: self.containers.images_in_use(),
+        )
+
+    @cached_property
+    def volumes(self) -> VolumeStore:
+        from dockyard.storage.volumes import VolumeStore
+
+        return VolumeStore(self.config.root, self.db)
+
+    @cached_property
+    def containers(self) -> ContainerService:
+        from dockyard.engine.container_records import ContainerRecords
+        from dockyard.engine.containers import ContainerService
+        from dockyard.storage.snapshots import Snapshotter
+
+        snapshots = Snapshotter(self.config.root / "overlay", link_dir=self.config.runroot / "l")
+        return ContainerService(
+            self.config, ContainerRecords(self.db), self.images, snapshots, self.volumes
         )
 
     def close(self) -> None:

@@ -324,6 +324,14 @@ class VolumeStore:
         )
         return [r[0] for r in rows]
 
+    def volumes_of(self, container_id: str) -> builtins.list[str]:
+        """The volumes ``container_id`` uses."""
+        rows = self.conn.execute(
+            "SELECT volume FROM volume_refs WHERE container_id = ? ORDER BY volume",
+            (container_id,),
+        )
+        return [r[0] for r in rows]
+
     def ref_counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT volume, COUNT(*) FROM volume_refs GROUP BY volume")
         return {r[0]: r[1] for r in rows}

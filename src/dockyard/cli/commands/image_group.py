@@ -9,7 +9,7 @@ from dockyard.cli.context import Context
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "history": ("images:history", "Show the history of an image"),
     "import": ("archives:import_", "Import the contents from a tarball to create an image"),
-    "inspect": ("images:inspect", "Display detailed information on one or more images"),
+    "inspect": ("container_group:image_inspect", "Display detailed information on images"),
     "load": ("archives:load", "Load an image from a tar archive or STDIN"),
     "ls": ("images:images", "List images"),
     "list": ("images:images", "List images"),

@@ -6,9 +6,9 @@ from typing import Any
 
 from dockyard.cli.args import Parser, parse_filters, require_args
 from dockyard.cli.context import Context
-from dockyard.cli.formatting import write_json_list, write_rows, write_template
+from dockyard.cli.formatting import write_rows
 from dockyard.cli.units import created_at, human_size, since
-from dockyard.errors import DockyardError, NotFound
+from dockyard.errors import DockyardError
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_TABLE_DIGESTS = (
@@ -76,33 +76,6 @@ def images(ctx: Context, args: list[str], command: str = "images") -> int:
     default = IMAGES_TABLE_DIGESTS if ns.digests else IMAGES_TABLE
     write_rows(ctx, rows, ns.format, default=default, headers=IMAGE_HEADERS)
     return 0
-
-
-def inspect(ctx: Context, args: list[str], command: str = "inspect") -> int:
-    p = Parser(command, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information")
-    p.add_argument("-f", "--format", help="Format output using a Go template")
-    p.add_argument("--type", choices=["image"], help="Return JSON for specified type")
-    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
-    p.add_argument("names", nargs="*")
-    ns = p.parse(args)
-    require_args(ns.names, command, "[OPTIONS] NAME|ID [NAME|ID...]")
-    from dockyard.engine.image_inspect import inspect_image
-
-    found: list[dict[str, Any]] = []
-    failed: list[DockyardError] = []
-    for name in ns.names:
-        try:
-            found.append(inspect_image(ctx.engine.images, ctx.engine.images.resolve(name)))
-        except NotFound:
-            failed.append(NotFound(f"No such image: {name}"))
-    if ns.format:
-        for obj in found:
-            write_template(ctx, obj, ns.format)
-    else:
-        write_json_list(ctx, found)
-    for e in failed:
-        ctx.err.write(f"Error: {e.message}\n")
-    return 1 if failed else 0
 
 
 def history(ctx: Context, args: list[str], command: str = "history") -> int:

@@ -1,0 +1,311 @@
+"""run, create, start, stop, kill, restart, rm, wait, rename, pause, unpause, logs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from dockyard.cli.args import Parser, UsageError, require_args
+from dockyard.cli.context import Context
+from dockyard.errors import DockyardError, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import Container
+
+ENGINE_EXIT = 125
+
+
+class RunFailed(DockyardError):
+    """An engine error in run/create: Docker exits 125 for these."""
+
+    exit_code = ENGINE_EXIT
+
+
+def _as_run_error(e: DockyardError) -> DockyardError:
+    err = RunFailed(e.message, hint=e.hint)
+    err.exit_code = getattr(e, "exit_code", ENGINE_EXIT)
+    return err
+
+
+def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, argparse.Namespace]:
+    from dockyard.cli.create_flags import USAGE, create_request, new_parser
+
+    p = new_parser(command)
+    p.add_argument("-d", "--detach", action="store_true", help="Run in background")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q", help="Detach key sequence")
+    p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the pull output")
+    ns = p.parse(args)
+    if not ns.image:
+        raise UsageError(
+            f'"dockyard {command}" requires at least 1 argument.\n'
+            f"See 'dockyard {command} --help'.\n\nUsage:  dockyard {command} {USAGE}",
+            command,
+            exit_code=1,
+        )
+    try:
+        req = create_request(ns)
+    except DockyardError as e:
+        raise _as_run_error(e)
+    try:
+        container = ctx.engine.containers.create(req)
+    except NotFound as e:
+        if e.message.startswith("No such image"):
+            from dockyard.oci.reference import parse_reference
+
+            ctx.err.write(f"Unable to find image '{parse_reference(req.image).familiar}' locally\n")
+            raise RunFailed(
+                f"No such image: {req.image}: it is not in the local store and Docker Hub is "
+                "out of reach",
+                hint="dockyard bootstrap makes busybox, debian, python, redis and postgres; "
+                "dockyard load -i takes an image archive",
+            )
+        raise _as_run_error(e)
+    except DockyardError as e:
+        raise _as_run_error(e)
+    return container, ns
+
+
+def create(ctx: Context, args: list[str], command: str = "create") -> int:
+    container, _ = _create(ctx, args, command)
+    ctx.print(container.id)
+    return 0
+
+
+def run(ctx: Context, args: list[str], command: str = "run") -> int:
+    container, ns = _create(ctx, args, command)
+    cid: str = container.id
+    svc = ctx.engine.containers
+    if ns.detach:
+        try:
+            svc.start(cid)
+        except DockyardError as e:
+            raise _as_run_error(e)
+        ctx.print(cid)
+        return 0
+    return _run_attached(ctx, cid, ns)
+
+
+def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
+    from dockyard.cli.streams import SignalProxy, pump
+
+    svc = ctx.engine.containers
+    interactive = bool(ns.interactive)
+    tty = bool(ns.tty)
+    auto_remove = bool(ns.rm)
+    if tty and interactive and not sys.stdin.isatty():
+        ctx.err.write("the input device is not a TTY\n")
+        return 1
+    attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": interactive}
+    try:
+        handle = svc.start(cid, attach=attach)
+    except DockyardError as e:
+        if auto_remove:
+            _remove_quietly(ctx, cid)
+        raise _as_run_error(e)
+    assert handle is not None and handle.attach_socket is not None
+    client = svc.client(cid)
+    proxy = str(ns.sig_proxy).lower() not in ("false", "0") and not tty
+    detached = False
+    if proxy:
+        with SignalProxy(client.signal):
+            detached = pump(
+                handle.attach_socket,
+                tty=tty,
+                stdin=interactive,
+                detach_keys=ns.detach_keys,
+                on_resize=client.resize,
+            )
+    else:
+        detached = pump(
+            handle.attach_socket,
+            tty=tty,
+            stdin=interactive,
+            detach_keys=ns.detach_keys,
+            on_resize=client.resize,
+        )
+    if detached:
+        return 0
+    code = client.wait(remove=auto_remove)
+    if auto_remove:
+        _remove_quietly(ctx, cid)
+    return code
+
+
+def _remove_quietly(ctx: Context, cid: str) -> None:
+    try:
+        ctx.engine.containers.remove(cid, force=True, volumes=True)
+    except NotFound:
+        pass
+
+
+def _each(ctx: Context, refs: list[str], action: object) -> int:
+    """Docker's multi-container commands: print each name as given, errors at the end."""
+    status = 0
+    for ref in refs:
+        try:
+            action(ref)  # type: ignore[operator]
+            ctx.print(ref)
+        except DockyardError as e:
+            ctx.err.write(f"Error response from daemon: {e.message}\n")
+            status = 1
+    return status
+
+
+def _refs_parser(command: str, usage: str = "[OPTIONS] CONTAINER [CONTAINER...]") -> Parser:
+    p = Parser(command, usage)
+    p.add_argument("containers", nargs="*")
+    return p
+
+
+def start(ctx: Context, args: list[str], command: str = "start") -> int:
+    p = _refs_parser(command)
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("--detach-keys", default="ctrl-p,ctrl-q")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
+    svc = ctx.engine.containers
+    if ns.attach or ns.interactive:
+        from dockyard.cli.streams import pump
+
+        c = svc.get(ns.containers[0])
+        req = c.create_request()
+        attach = {
+            "stdin": ns.interactive,
+            "stdout": True,
+            "stderr": True,
+            "stdin_once": ns.interactive,
+        }
+        handle = svc.start(c.id, attach=attach)
+        if handle is None or handle.attach_socket is None:
+            sock, tty = svc.client(c.id).attach(stdin=ns.interactive)
+        else:
+            sock, tty = handle.attach_socket, req.tty
+        if pump(sock, tty=tty, stdin=ns.interactive, detach_keys=ns.detach_keys):
+            return 0
+        return svc.client(c.id).wait()
+    return _each(ctx, ns.containers, lambda ref: svc.start(ref))
+
+
+def stop(ctx: Context, args: list[str], command: str = "stop") -> int:
+    p = _refs_parser(command)
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait")
+    p.add_argument("-s", "--signal", help="Signal to send to the container")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
+    svc = ctx.engine.containers
+    return _each(ctx, ns.containers, lambda ref: svc.stop(ref, ns.time, ns.signal))
+
+
+def kill(ctx: Context, args: list[str], command: str = "kill") -> int:
+    p = _refs_parser(command)
+    p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
+    from dockyard.specs.signals import parse_signal
+
+    sig = parse_signal(ns.signal, flag="-s, --signal")
+    svc = ctx.engine.containers
+    return _each(ctx, ns.containers, lambda ref: svc.kill(ref, sig))
+
+
+def restart(ctx: Context, args: list[str], command: str = "restart") -> int:
+    p = _refs_parser(command)
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
+    svc = ctx.engine.containers
+    return _each(ctx, ns.containers, lambda ref: svc.restart(ref, ns.time))
+
+
+def rm(ctx: Context, args: list[str], command: str = "rm") -> int:
+    p = _refs_parser(command)
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal")
+    p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes")
+    p.add_argument("-l", "--link", action="store_true", help="Remove the specified link")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
+    svc = ctx.engine.containers
+    return _each(
+        ctx, ns.containers, lambda ref: svc.remove(ref, force=ns.force, volumes=ns.volumes)
+    )
+
+
+def wait(ctx: Context, args: list[str], command: str = "wait") -> int:
+    p = _refs_parser(command, "CONTAINER [CONTAINER...]")
+    p.add_argument("--condition", default="not-running")
+    ns = p.parse(args)
+    require_args(ns.containers, command, "CONTAINER [CONTAINER...]")
+    status = 0
+    for ref in ns.containers:
+        try:
+            ctx.print(str(ctx.engine.containers.wait(ref, ns.condition)))
+        except DockyardError as e:
+            ctx.err.write(f"Error response from daemon: {e.message}\n")
+            status = 1
+    return status
+
+
+def rename(ctx: Context, args: list[str], command: str = "rename") -> int:
+    p = Parser(command, "CONTAINER NEW_NAME")
+    p.add_argument("names", nargs="*")
+    ns = p.parse(args)
+    if len(ns.names) != 2:
+        raise UsageError(
+            f'"dockyard {command}" requires exactly 2 arguments.\n'
+            f"See 'dockyard {command} --help'.\n\nUsage:  dockyard {command} CONTAINER NEW_NAME",
+            command,
+            exit_code=1,
+        )
+    ctx.engine.containers.rename(ns.names[0], ns.names[1])
+    return 0
+
+
+def pause(ctx: Context, args: list[str], command: str = "pause") -> int:
+    ns = _refs_parser(command, "CONTAINER [CONTAINER...]").parse(args)
+    require_args(ns.containers, command, "CONTAINER [CONTAINER...]")
+    return _each(ctx, ns.containers, ctx.engine.containers.pause)
+
+
+def unpause(ctx: Context, args: list[str], command: str = "unpause") -> int:
+    ns = _refs_parser(command, "CONTAINER [CONTAINER...]").parse(args)
+    require_args(ns.containers, command, "CONTAINER [CONTAINER...]")
+    return _each(ctx, ns.containers, ctx.engine.containers.unpause)
+
+
+def logs(ctx: Context, args: list[str], command: str = "logs") -> int:
+    p = Parser(command, "[OPTIONS] CONTAINER")
+    p.add_argument("--details", action="store_true", help="Show extra details")
+    p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    p.add_argument("--since", help="Show logs since timestamp or relative (e.g. 42m)")
+    p.add_argument("-n", "--tail", default="all", help="Number of lines to show from the end")
+    p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("--until", help="Show logs before a timestamp or relative (e.g. 42m)")
+    p.add_argument("container", nargs="?")
+    ns = p.parse(args)
+    require_args([ns.container] if ns.container else [], command, "[OPTIONS] CONTAINER")
+    import time
+
+    from dockyard.specs.units import parse_timestamp
+
+    now = time.time()
+    since = parse_timestamp(ns.since, now, flag="--since") if ns.since else None
+    until = parse_timestamp(ns.until, now, flag="--until") if ns.until else None
+    tail = None if ns.tail in ("all", "-1") else int(ns.tail)
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, data, _t in ctx.engine.containers.logs(
+        ns.container,
+        follow=ns.follow,
+        tail=tail,
+        since=None if since is None else int(since * 1e9),
+        until=None if until is None else int(until * 1e9),
+        timestamps=ns.timestamps,
+        stdout=True,
+        stderr=True,
+    ):
+        target = err if stream == "stderr" else out
+        target.write(data)
+        target.flush()
+    return 0
