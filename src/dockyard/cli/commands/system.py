@@ -13,6 +13,7 @@ from dockyard.cli.units import human_size
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "df": ("system:df", "Show Dockyard disk usage"),
     "info": ("system:info", "Display system-wide information"),
+    "restore": ("restore:restore", "Repair after a crash or reboot; restart always/unless-stopped"),
 }
 
 
