@@ -1,6 +1,5 @@
 """Random container names like Docker's: adjective_surname."""
 
-
 from __future__ import annotations
 
 import secrets
