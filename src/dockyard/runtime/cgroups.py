@@ -232,6 +232,9 @@ class Cgroup:
                         _write(memsw, "-1")
                     _write(f"{d}/memory.limit_in_bytes", "-1")
                 else:
+                    # memsw must stay >= memory: raise it first, lower it last
+                    if has_memsw:
+                        _write(memsw, "-1")
                     _write(f"{d}/memory.limit_in_bytes", str(lim))
                     if has_memsw:  # Docker: swap defaults to as much as memory
                         _write(memsw, str(2 * lim))

@@ -358,7 +358,10 @@ def _setup_stdio(stdio: tuple[int, int, int] | None, terminal: bool) -> str | No
     os.setsid()
     if terminal and os.isatty(0):
         fcntl.ioctl(0, L.TIOCSCTTY, 0)
-        return os.ttyname(0)
+        try:
+            return os.ttyname(0)
+        except OSError:  # a pty of another devpts instance (exec): no console name needed
+            return None
     return None
 
 
@@ -505,6 +508,8 @@ def _start_child(
     for fd, flag in join:
         L.setns(fd, flag)
     L.unshare(new_flags)
+    if new_flags & L.CLONE_NEWNET:
+        L.loopback_up()
     process = spec.process
     console = _setup_stdio(stdio, process.terminal)
     if process.oom_score_adj is not None:

@@ -205,6 +205,23 @@ def cloexec_from(first: int) -> None:
                 pass
 
 
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in the current (new) network namespace, as Docker does."""
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
 SYS_RT_SIGACTION = 13  # x86_64
 _SIG_DFL_ACTION = ctypes.create_string_buffer(32)  # handler NULL (SIG_DFL), no flags, empty mask
 

@@ -450,8 +450,8 @@ class Shim:
             data = b""
         if not data:  # the client closed (or half-closed) its side
             c.eof = True
-            if c.attached and c.inp and c.stdin_once:
-                self._close_stdin()
+            if c.attached and c.inp and c.stdin_once and not self.stdio.tty:
+                self._close_stdin()  # with a tty, a client that leaves is a detach (Docker)
             waiting = any(w[0] is c for w in self.waiters)
             if (c.attached and (c.out or c.err)) or waiting:
                 self._set_events(c)
@@ -640,6 +640,14 @@ class Shim:
                 raise OpError("InvalidArgument", str(e)) from None
         if resources is not None:
             self._cgroup_op("set_resources", resources)
+            # a later policy restart re-applies self.cfg's limits: keep them current
+            self.cfg = self.cfg.replace(
+                resources_json=_merged(dict(self.cfg.resources_json or {}), resources)
+            )
+        if policy is not None:
+            self.cfg = self.cfg.replace(
+                restart_policy=self.rm.policy.name, max_retries=self.rm.policy.max_retries
+            )
 
     # -- the end of a run ----------------------------------------------------------
 
@@ -783,3 +791,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 if __name__ == "__main__":
     main()
+
+
+def _merged(old: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``change`` over ``old``, object by object (an OCI linux.resources update)."""
+    out = dict(old)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
