@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mmdebstrap skopeo zstd busybox-static ca-certificates iproute2 crun
+APT_PACKAGES := mmdebstrap skopeo zstd busybox-static ca-certificates iproute2 crun tini
 PYTEST_ARGS ?=
 
 .PHONY: demo test check lint typecheck layers pytest deps venv clean

@@ -7,6 +7,7 @@ import os
 
 from dockyard.cli.args import Parser
 from dockyard.engine.container_config import ContainerCreate
+from dockyard.errors import InvalidArgument
 
 USAGE = "[OPTIONS] IMAGE [COMMAND] [ARG...]"
 
@@ -104,9 +105,10 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         elif opt.startswith(("seccomp", "apparmor", "label")):
             continue  # accepted; no seccomp/apparmor profiles in this runtime yet
         else:
-            from dockyard.errors import InvalidArgument
-
             raise InvalidArgument(f"invalid --security-opt: {opt!r}")
+    restart = RestartPolicy.parse(ns.restart)
+    if ns.rm and restart.name != "no":
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     memory = parse_size(ns.memory, flag="-m, --memory") if ns.memory else None
     entrypoint = None
     if ns.entrypoint is not None:
@@ -126,7 +128,7 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         stdin_once=ns.interactive,
         labels=tuple(sorted(parse_labels(ns.label, ns.label_file, flag="-l, --label").items())),
         mounts=tuple(mounts),
-        restart=RestartPolicy.parse(ns.restart),
+        restart=restart,
         auto_remove=ns.rm,
         init=ns.init,
         memory=memory,

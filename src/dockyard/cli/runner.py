@@ -22,7 +22,8 @@ def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -
     try:
         return func(ctx, args)
     except UsageError as e:
-        sys.stderr.write(f"{e.message}\nSee 'dockyard {e.command or name} --help'.\n")
+        see = f"See 'dockyard {e.command or name} --help'."
+        sys.stderr.write(e.message + ("" if "See 'dockyard" in e.message else "\n" + see) + "\n")
         return e.exit_code
     except DockyardError as e:
         report_error(e, name)

@@ -9,11 +9,9 @@ shim (``state.json``), read through :class:`ShimClient`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,16 +28,11 @@ from dockyard.runtime.shim_client import ShimClient
 
 if TYPE_CHECKING:
     from dockyard.engine.images import ImageService
-    from dockyard.oci.image import ContainerConfig
-    from dockyard.oci.runtime_spec import Mount, RuntimeSpec
     from dockyard.runtime.shim_client import ShimHandle
-    from dockyard.specs.volumes import MountRequest
     from dockyard.storage.snapshots import Snapshotter
     from dockyard.storage.volumes import VolumeStore
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-INIT_PATH = "/sbin/docker-init"
-INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/tini")
 
 
 @dataclass(frozen=True)
@@ -96,30 +89,23 @@ class ContainerService:
 
     # -- create --------------------------------------------------------------------
     def create(self, req: ContainerCreate) -> Container:
+        """Make a container (Docker's ``create``). On any failure nothing is left: no
+        directory, snapshot, record, nor a volume this call created."""
+        from dockyard.engine.container_create import ContainerBuilder, command, validate
+
+        validate(req)
         image = self.images.resolve(req.image)
         image_cfg = self.images.config(image).config
         name = self._choose_name(req.name)
+        args = command(req, image_cfg)
+        self.network_namespace(req)  # a bad --network fails before anything is made
         cid = secrets.token_hex(32)
-        args = _command(req, image_cfg)
         cdir = self.container_dir(cid)
         made_volumes: list[str] = []
         try:
             cdir.mkdir(parents=True, mode=0o710)
             lowers = list(reversed(self.images.layer_paths(image)))
-            rootfs_mounts = self.snapshots.prepare(cid, lowers)
-            hostname = req.hostname or cid[:12]
-            mounts = self._etc_files(cdir, hostname, req)
-            mounts += self._user_mounts(cid, req, image_cfg, made_volumes)
-            init_args: tuple[str, ...] = ()
-            if req.init:
-                mounts.append(self._init_mount())
-                init_args = (INIT_PATH, "--")
-            spec = self._spec(cid, req, image_cfg, (*init_args, *args), hostname, mounts)
-            from dockyard.runtime.bundle import write_config
-
-            (cdir / "rootfs").mkdir()
-            write_config(cdir, spec)
-            self._write_shim_config(cid, req, image_cfg, rootfs_mounts, spec)
+            ContainerBuilder(self, cid, req, image_cfg, made_volumes).build(lowers, args)
             created_ns = time.time_ns()
             rec = ContainerRecord(
                 id=cid,
@@ -173,162 +159,8 @@ class ContainerService:
             except DockyardError:
                 pass
 
-    def _etc_files(self, cdir: Path, hostname: str, req: ContainerCreate) -> list[Mount]:
-        """/etc/hosts, /etc/hostname and /etc/resolv.conf, written per container."""
-        from dockyard.runtime.spec_builder import bind_mount
-
-        hosts = [
-            "127.0.0.1\tlocalhost",
-            "::1\tlocalhost ip6-localhost ip6-loopback",
-            "fe00::0\tip6-localnet",
-            "ff00::0\tip6-mcastprefix",
-            "ff02::1\tip6-allnodes",
-            "ff02::2\tip6-allrouters",
-        ]
-        hosts += [f"{ip}\t{host}" for host, ip in req.extra_hosts]
-        (cdir / "hosts").write_text("\n".join(hosts) + "\n")
-        (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "resolv.conf").write_text(_resolv_conf(req))
-        out = []
-        for f in ("resolv.conf", "hostname", "hosts"):
-            out.append(bind_mount(str(cdir / f), f"/etc/{f}", readonly=req.read_only))
-        return out
-
-    def _user_mounts(
-        self, cid: str, req: ContainerCreate, image_cfg: ContainerConfig, made: list[str]
-    ) -> list[Mount]:
-        from dockyard.runtime.spec_builder import bind_mount, tmpfs_mount
-
-        out: list[Mount] = []
-        targets = {m.target for m in req.mounts}
-        from dockyard.specs.volumes import MountRequest
-
-        requests = list(req.mounts)
-        for path in image_cfg.volumes:
-            if path not in targets:
-                requests.append(MountRequest("volume", "", path))
-        for m in requests:
-            if m.type == "bind":
-                if not os.path.exists(m.source):
-                    raise InvalidArgument(
-                        f'invalid mount config for type "bind": bind source path does not '
-                        f"exist: {m.source}",
-                        hint="create it first (Docker's -v would silently make an empty "
-                        "root-owned directory there)",
-                    )
-                out.append(
-                    bind_mount(
-                        m.source,
-                        m.target,
-                        readonly=m.readonly,
-                        propagation=m.propagation or "rprivate",
-                    )
-                )
-            elif m.type == "tmpfs":
-                opts = list(m.options)
-                if m.tmpfs_size:
-                    opts.append(f"size={m.tmpfs_size}")
-                if m.tmpfs_mode is not None:
-                    opts.append(f"mode={m.tmpfs_mode:o}")
-                if m.readonly:
-                    opts.append("ro")
-                out.append(tmpfs_mount(m.target, ",".join(opts)))
-            else:
-                out += self._volume_mount(cid, m, made)
-        return out
-
-    def _volume_mount(self, cid: str, m: MountRequest, made: list[str]) -> list[Mount]:
-        from dockyard.storage.copyup import copy_image_content, is_empty_dir
-
-        existed = bool(m.source) and self._volume_exists(m.source)
-        vol = self.volumes.create(
-            m.source or None,
-            labels=dict(m.volume_labels),
-            options=dict(m.volume_options) or None,
-            anonymous=not m.source,
-        )
-        if not existed:
-            made.append(vol.name)
-        self.volumes.add_ref(vol.name, cid)
-        host = vol.host_path
-        if not m.nocopy and host is not None and is_empty_dir(host):
-            src = self._image_path(cid, m.target)
-            if src is not None:
-                with self.snapshots.mount_on_host(cid) as merged:
-                    inner = merged / m.target.lstrip("/")
-                    if inner.is_dir() and not inner.is_symlink():
-                        copy_image_content(inner, host)
-        return self.volumes.mounts(vol.name, m.target, readonly=m.readonly)
-
-    def _volume_exists(self, name: str) -> bool:
-        try:
-            self.volumes.get(name)
-            return True
-        except NotFound:
-            return False
-
-    def _image_path(self, cid: str, target: str) -> Path | None:
-        """A lower layer holding something at ``target`` (then copy-up is needed)."""
-        rel = target.lstrip("/")
-        for lower in self.snapshots.lower_dirs(cid):
-            p = lower / rel
-            if p.is_dir() and any(p.iterdir()):
-                return p
-        return None
-
-    def _init_mount(self) -> Mount:
-        from dockyard.runtime.spec_builder import bind_mount
-
-        for path in INIT_BINARIES:
-            if os.path.exists(path):
-                return bind_mount(path, INIT_PATH, readonly=True)
-        raise InvalidArgument(
-            "--init needs tini on the host, and none was found",
-            hint="apt-get install tini (make test installs it)",
-        )
-
-    def _spec(
-        self,
-        cid: str,
-        req: ContainerCreate,
-        image_cfg: ContainerConfig,
-        args: Sequence[str],
-        hostname: str,
-        mounts: list[Mount],
-    ) -> RuntimeSpec:
-        from dockyard.runtime import linux
-        from dockyard.runtime.spec_builder import SpecOptions, build_spec, merge_env
-
-        network = self._network_mode(req)
-        return build_spec(
-            SpecOptions(
-                args=tuple(args),
-                env=merge_env(image_cfg.env, req.env),
-                cwd=req.working_dir or image_cfg.working_dir or "/",
-                home=None,
-                hostname=hostname,
-                terminal=req.tty,
-                readonly_rootfs=req.read_only,
-                mounts=tuple(mounts),
-                cap_add=req.cap_add,
-                cap_drop=req.cap_drop,
-                privileged=req.privileged,
-                host_capabilities=linux.bounding_set(),
-                network=network,
-                uts_host=network == "host" and not req.hostname,
-                memory=req.memory,
-                cpus=req.nano_cpus / 1e9 if req.nano_cpus else None,
-                cpu_shares=req.cpu_shares,
-                pids_limit=req.pids_limit,
-                cgroups_path=self.cgroup_path(cid),
-                shm_size=req.shm_size or 64 << 20,
-                no_new_privileges=req.no_new_privileges,
-                sysctls=req.sysctls,
-                oom_score_adj=req.oom_score_adj,
-            )
-        )
-
-    def _network_mode(self, req: ContainerCreate) -> str:
+    def network_namespace(self, req: ContainerCreate) -> str:
+        """The runtime's network: ``none`` (own namespace), ``host``, or a netns path."""
         mode = req.network
         if mode in ("default", "bridge", "none", ""):
             return "none"  # a namespace with loopback only, until bridge networking lands
@@ -343,51 +175,6 @@ class ContainerService:
 
     def cgroup_path(self, cid: str) -> str:
         return f"{self.config.cgroup_parent}/{cid}"
-
-    def _write_shim_config(
-        self,
-        cid: str,
-        req: ContainerCreate,
-        image_cfg: ContainerConfig,
-        rootfs_mounts: Sequence[Mount],
-        spec: RuntimeSpec,
-    ) -> None:
-        from dockyard.runtime.state import ShimConfig, write_shim_config
-
-        log = dict(req.log_options)
-        cleanup: tuple[str, ...] = ()
-        if req.auto_remove:
-            cleanup = (
-                sys.executable,
-                "-m",
-                "dockyard",
-                "--root",
-                str(self.config.root),
-                "--runroot",
-                str(self.config.runroot),
-                "rm",
-                "-f",
-                cid,
-            )
-        cfg = ShimConfig.build(
-            cid,
-            rootfs_mounts=rootfs_mounts,
-            resources=spec.linux.resources,
-            cgroup_path=self.cgroup_path(cid),
-            restart_policy=req.restart.name,
-            max_retries=req.restart.max_retries,
-            log_driver=req.log_driver,
-            log_max_size=log.get("max-size", "10m"),
-            log_max_file=log.get("max-file", "3"),
-            tty=req.tty,
-            open_stdin=req.open_stdin,
-            stop_signal=req.stop_signal or image_cfg.stop_signal or None,
-            stop_timeout=req.stop_timeout if req.stop_timeout is not None else 10,
-            resolve_user=req.user or image_cfg.user or None,
-            auto_remove=req.auto_remove,
-            cleanup_command=cleanup,
-        )
-        write_shim_config(str(self.container_dir(cid)), cfg)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self, ref: str, *, attach: dict[str, bool] | None = None) -> ShimHandle | None:
@@ -412,7 +199,7 @@ class ContainerService:
         from dockyard.oci.runtime_spec import Namespace
         from dockyard.runtime.bundle import read_config, write_config
 
-        path = self._network_mode(req)
+        path = self.network_namespace(req)
         spec = read_config(self.container_dir(cid))
         ns = tuple(
             Namespace("network", path) if n.type == "network" else n for n in spec.linux.namespaces
@@ -493,7 +280,10 @@ class ContainerService:
                 self.volumes.remove(name)
             except DockyardError:
                 pass
-        self.snapshots.remove(c.id)
+        try:
+            self.snapshots.remove(c.id)
+        except (NotFound, FileNotFoundError):
+            pass  # removed meanwhile (by the shim's --rm hook, say)
         self.records.remove(c.id)
         shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
         shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
@@ -519,50 +309,10 @@ class ContainerService:
         from dockyard.runtime.logs import read_logs
 
         c = self.get(ref)
+        driver = c.create_request().log_driver
+        if driver not in ("json-file", "local"):
+            raise InvalidArgument("configured logging driver does not support reading")
         return read_logs(self.container_dir(c.id), c.id, **kw)  # type: ignore[arg-type]
 
     def images_in_use(self) -> dict[str, list[str]]:
         return self.records.images_in_use()
-
-
-def _command(req: ContainerCreate, image_cfg: ContainerConfig) -> tuple[str, ...]:
-    """Docker's rule: --entrypoint replaces the image's and drops its Cmd."""
-    entrypoint = req.entrypoint if req.entrypoint is not None else image_cfg.entrypoint
-    if req.cmd is not None and len(req.cmd) > 0:
-        cmd: tuple[str, ...] | None = req.cmd
-    elif req.entrypoint is not None:
-        cmd = None
-    else:
-        cmd = image_cfg.cmd
-    args = (*(entrypoint or ()), *(cmd or ()))
-    if not args:
-        raise InvalidArgument("No command specified", hint="give a command after the image name")
-    return args
-
-
-def _resolv_conf(req: ContainerCreate) -> str:
-    lines: list[str] = []
-    try:
-        host = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        host = ""
-    servers = list(req.dns)
-    search = list(req.dns_search)
-    options = list(req.dns_options)
-    for line in host.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "nameserver" and len(words) > 1 and not req.dns:
-            if not words[1].startswith("127.") and words[1] != "::1":
-                servers.append(words[1])
-        elif words[0] == "search" and not req.dns_search:
-            search.extend(words[1:])
-        elif words[0] == "options" and not req.dns_options:
-            options.extend(words[1:])
-    if search:
-        lines.append("search " + " ".join(search))
-    lines += [f"nameserver {s}" for s in servers]
-    if options:
-        lines.append("options " + " ".join(options))
-    return "\n".join(lines) + "\n"

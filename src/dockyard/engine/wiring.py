@@ -43,8 +43,14 @@ class Engine:
             LayerDirs(self.config.layers_dir),
             ImageStore(self.db),
             self.config.tmp_dir,
-            in_use=lambda: self.containers.images_in_use(),
+            in_use=self._images_in_use,
         )
+
+    def _images_in_use(self) -> dict[str, list[str]]:
+        """image id -> containers using it; reads the records only (no container service)."""
+        from dockyard.engine.container_records import ContainerRecords
+
+        return ContainerRecords(self.db).images_in_use()
 
     @cached_property
     def volumes(self) -> VolumeStore:

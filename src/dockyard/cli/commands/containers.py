@@ -44,10 +44,14 @@ def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, arg
             command,
             exit_code=1,
         )
+    if ns.detach and ns.attach:
+        raise UsageError("conflicting options: cannot specify both --attach and --detach", command)
     try:
         req = create_request(ns)
     except DockyardError as e:
-        raise _as_run_error(e)
+        # a bad flag value: the client's error in Docker (no "Error response from daemon")
+        hint = f"\nhint: {e.hint}" if e.hint else ""
+        raise UsageError(e.message + hint, command) from None
     try:
         container = ctx.engine.containers.create(req)
     except NotFound as e:
@@ -81,6 +85,8 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
         try:
             svc.start(cid)
         except DockyardError as e:
+            if ns.rm:
+                _remove_quietly(ctx, cid)
             raise _as_run_error(e)
         ctx.print(cid)
         return 0
@@ -88,16 +94,20 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
 
 
 def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
-    from dockyard.cli.streams import SignalProxy, pump
+    from dockyard.cli.streams import SignalProxy, fileno, isatty, pump
 
     svc = ctx.engine.containers
     interactive = bool(ns.interactive)
     tty = bool(ns.tty)
     auto_remove = bool(ns.rm)
-    if tty and interactive and not sys.stdin.isatty():
+    if tty and interactive and not isatty(fileno(sys.stdin)):
         ctx.err.write("the input device is not a TTY\n")
+        _remove_quietly(ctx, cid)  # Docker checks before it creates anything
         return 1
-    attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": interactive}
+    # Docker closes the container's stdin when the client's input ends only without a
+    # tty (CloseStdin && !TTY): a detach from run -it must leave the shell running
+    once = interactive and not tty
+    attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": once}
     try:
         handle = svc.start(cid, attach=attach)
     except DockyardError as e:
@@ -115,7 +125,6 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
                 tty=tty,
                 stdin=interactive,
                 detach_keys=ns.detach_keys,
-                on_resize=client.resize,
             )
     else:
         detached = pump(
@@ -123,7 +132,7 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
             tty=tty,
             stdin=interactive,
             detach_keys=ns.detach_keys,
-            on_resize=client.resize,
+            on_resize=client.resize if tty else None,
         )
     if detached:
         return 0
@@ -168,24 +177,39 @@ def start(ctx: Context, args: list[str], command: str = "start") -> int:
     require_args(ns.containers, command, "[OPTIONS] CONTAINER [CONTAINER...]")
     svc = ctx.engine.containers
     if ns.attach or ns.interactive:
-        from dockyard.cli.streams import pump
+        from dockyard.cli.streams import SignalProxy, fileno, isatty, pump
 
+        if len(ns.containers) > 1:
+            ctx.err.write("you cannot start and attach multiple containers at once\n")
+            return 1
         c = svc.get(ns.containers[0])
         req = c.create_request()
+        stdin = bool(ns.interactive) and req.open_stdin
+        if req.tty and stdin and not isatty(fileno(sys.stdin)):
+            ctx.err.write("the input device is not a TTY\n")
+            return 1
         attach = {
-            "stdin": ns.interactive,
+            "stdin": stdin,
             "stdout": True,
             "stderr": True,
-            "stdin_once": ns.interactive,
+            "stdin_once": stdin and req.stdin_once and not req.tty,  # as in run
         }
         handle = svc.start(c.id, attach=attach)
+        client = svc.client(c.id)
         if handle is None or handle.attach_socket is None:
-            sock, tty = svc.client(c.id).attach(stdin=ns.interactive)
+            once = bool(attach["stdin_once"])
+            sock, tty = client.attach(stdin=stdin, stdin_once=once)
         else:
             sock, tty = handle.attach_socket, req.tty
-        if pump(sock, tty=tty, stdin=ns.interactive, detach_keys=ns.detach_keys):
+        if tty:
+            detached = pump(sock, tty=True, stdin=stdin, detach_keys=ns.detach_keys,
+                            on_resize=client.resize)  # fmt: skip
+        else:
+            with SignalProxy(client.signal):
+                detached = pump(sock, tty=False, stdin=stdin, detach_keys=ns.detach_keys)
+        if detached:
             return 0
-        return svc.client(c.id).wait()
+        return client.wait()
     return _each(ctx, ns.containers, lambda ref: svc.start(ref))
 
 

@@ -50,11 +50,28 @@ def status_text(state: Any, now: float) -> str:
     return f"Exited ({state.exit_code}) {ago}".rstrip()
 
 
-def _command(raw: str, trunc: bool) -> str:
-    text = " ".join(json.loads(raw))
+def command_text(raw: str, trunc: bool) -> str:
+    """Docker's COMMAND: the path, then the args, those with a space in single quotes;
+    truncated to 20 characters with an ellipsis."""
+    args = json.loads(raw)
+    text = " ".join([*args[:1], *(f"'{a}'" if " " in a else a for a in args[1:])])
     if trunc and len(text) > 20:
         text = text[:19] + "…"
-    return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def _command(raw: str, trunc: bool) -> str:
+    return json.dumps(command_text(raw, trunc), ensure_ascii=False)
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    """Docker's name filter: a regular expression searched in ``/name``."""
+    import re
+
+    try:
+        return re.search(pattern, "/" + name) is not None
+    except re.error:
+        return pattern.lstrip("/") in name
 
 
 def _matches(c: Any, filters: dict[str, list[str]]) -> bool:
@@ -62,7 +79,7 @@ def _matches(c: Any, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if key == "id" and not any(c.id.startswith(v) for v in values):
             return False
-        if key == "name" and not any(v.lstrip("/") in c.name for v in values):
+        if key == "name" and not any(_name_matches(v, c.name) for v in values):
             return False
         if key == "status" and state.status not in values:
             return False

@@ -151,6 +151,67 @@ def info(ctx: Context, args: list[str], command: str = "info") -> int:
     return 0
 
 
+def _reclaimable(reclaim: int, total: int) -> str:
+    """Docker's RECLAIMABLE column: ``1.2MB (40%)``."""
+    return f"{human_size(reclaim)} ({reclaim * 100 // total}%)" if total else human_size(reclaim)
+
+
+def _df_containers(ctx: Context) -> list[dict[str, str]]:
+    """One row per container (``system df -v``) with its upper dir's size."""
+    import json
+    import time
+
+    from dockyard.cli.commands.ps import command_text, status_text
+    from dockyard.cli.units import since
+    from dockyard.errors import DockyardError
+
+    svc = ctx.engine.containers
+    now = time.time()
+    rows = []
+    for c in svc.all():
+        try:
+            size = svc.snapshots.usage(c.id)
+        except (DockyardError, OSError):
+            size = 0
+        rows.append(
+            {
+                "ContainerID": c.id[:12],
+                "Image": c.record.image_name,
+                "Command": json.dumps(command_text(c.record.command, True), ensure_ascii=False),
+                "LocalVolumes": str(len(svc.volumes_of(c.id))),
+                "Size": human_size(size),
+                "RunningFor": since(c.record.created_ns // 1_000_000_000, now),
+                "Status": status_text(c.state, now),
+                "Names": c.name,
+                "State": c.state.status,
+                "_size": str(size),
+            }
+        )
+    return rows
+
+
+def _df_volumes(ctx: Context) -> list[dict[str, str]]:
+    from dockyard.errors import DockyardError
+
+    store = ctx.engine.volumes
+    counts = store.ref_counts()
+    rows = []
+    for v in store.list():
+        try:
+            size = store.usage(v.name)
+        except (DockyardError, OSError):
+            size = -1
+        rows.append(
+            {
+                "VolumeName": v.name,
+                "Links": str(counts.get(v.name, 0)),
+                "Size": human_size(size) if size >= 0 else "N/A",
+                "_size": str(max(size, 0)),
+            }
+        )
+    return rows
+
+
 def df(ctx: Context, args: list[str], command: str = "system df") -> int:
     p = Parser(command, "[OPTIONS]", "Show Dockyard disk usage")
     p.add_argument("--format", help="Format output using a Go template, or json")
@@ -161,7 +222,8 @@ def df(ctx: Context, args: list[str], command: str = "system df") -> int:
     sizes = ctx.engine.images.shared_sizes()
     unused_unique = sum(sizes.get(i.id, (0, 0))[1] for i in usage.images if i not in active)
     total = usage.total_layers_size
-    pct = f" ({unused_unique * 100 // total}%)" if total else ""
+    containers = _df_containers(ctx)
+    volumes = _df_volumes(ctx)
     if ns.verbose:
         from dockyard.cli.units import since
 
@@ -201,29 +263,63 @@ def df(ctx: Context, args: list[str], command: str = "system df") -> int:
             },
         )
         ctx.print("\nContainers space usage:\n")
-        ctx.print(
-            "CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES"
+        write_rows(
+            ctx,
+            containers,
+            None,
+            default="table {{.ContainerID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}"
+            "\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+            headers={
+                "ContainerID": "CONTAINER ID",
+                "Image": "IMAGE",
+                "Command": "COMMAND",
+                "LocalVolumes": "LOCAL VOLUMES",
+                "Size": "SIZE",
+                "RunningFor": "CREATED",
+                "Status": "STATUS",
+                "Names": "NAMES",
+            },
         )
         ctx.print("\nLocal Volumes space usage:\n")
-        ctx.print("VOLUME NAME   LINKS     SIZE")
+        write_rows(
+            ctx,
+            volumes,
+            None,
+            default="table {{.VolumeName}}\t{{.Links}}\t{{.Size}}",
+            headers={"VolumeName": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"},
+        )
         ctx.print("\nBuild cache usage: 0B\n")
         ctx.print("CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED")
         return 0
+    c_total = sum(int(c["_size"]) for c in containers)
+    c_reclaim = sum(
+        int(c["_size"]) for c in containers if c["State"] not in ("running", "paused", "restarting")
+    )
+    c_active = sum(1 for c in containers if c["State"] in ("running", "paused", "restarting"))
+    v_total = sum(int(v["_size"]) for v in volumes)
+    v_reclaim = sum(int(v["_size"]) for v in volumes if v["Links"] == "0")
+    v_active = sum(1 for v in volumes if v["Links"] != "0")
     rows = [
         {
             "Type": "Images",
             "TotalCount": str(len(usage.images)),
             "Active": str(len(active)),
             "Size": human_size(total),
-            "Reclaimable": f"{human_size(unused_unique)}{pct}",
+            "Reclaimable": _reclaimable(unused_unique, total),
         },
-        {"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        {
+            "Type": "Containers",
+            "TotalCount": str(len(containers)),
+            "Active": str(c_active),
+            "Size": human_size(c_total),
+            "Reclaimable": _reclaimable(c_reclaim, c_total),
+        },
         {
             "Type": "Local Volumes",
-            "TotalCount": "0",
-            "Active": "0",
-            "Size": "0B",
-            "Reclaimable": "0B",
+            "TotalCount": str(len(volumes)),
+            "Active": str(v_active),
+            "Size": human_size(v_total),
+            "Reclaimable": _reclaimable(v_reclaim, v_total),
         },
         {
             "Type": "Build Cache",

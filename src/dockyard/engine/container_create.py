@@ -1,0 +1,416 @@
+"""Making one container's directory: the OCI bundle, the shim's config, its mounts.
+
+:class:`ContainerBuilder` does the work of ``ContainerService.create`` between
+"the name is free and the image exists" and "the record is written": the
+overlay snapshot, /etc/hosts and friends, volumes (created on first use and
+filled from the image, as Docker does), the runtime spec and ``shim.json``. The
+mounts it set up are recorded in ``mounts.json`` (Docker's inspect shape) for
+``inspect``. Everything it makes is under the container's id, so the caller
+undoes a failure by removing that id's snapshot and directory, and the volumes
+listed in ``made_volumes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.engine.container_config import ContainerCreate
+    from dockyard.engine.containers import ContainerService
+    from dockyard.oci.image import ContainerConfig
+    from dockyard.oci.runtime_spec import Mount, RuntimeSpec
+    from dockyard.specs.volumes import MountRequest
+
+INIT_PATH = "/sbin/docker-init"
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/tini")
+MOUNTS_FILE = "mounts.json"
+
+
+def command(req: ContainerCreate, image_cfg: ContainerConfig) -> tuple[str, ...]:
+    """Docker's rule: --entrypoint replaces the image's and drops its Cmd."""
+    entrypoint = req.entrypoint if req.entrypoint is not None else image_cfg.entrypoint
+    if req.cmd is not None and len(req.cmd) > 0:
+        cmd: tuple[str, ...] | None = req.cmd
+    elif req.entrypoint is not None:
+        cmd = None
+    else:
+        cmd = image_cfg.cmd
+    args = (*(entrypoint or ()), *(cmd or ()))
+    if not args:
+        raise InvalidArgument("No command specified", hint="give a command after the image name")
+    return args
+
+
+def validate(req: ContainerCreate) -> None:
+    """The daemon's checks on a create request (moby ``verifyContainerSettings``,
+    ``validateNetContainerMode``), with Docker's texts."""
+    if req.auto_remove and req.restart.name not in ("no", ""):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    if req.memory_swap and req.memory_swap > 0:
+        if not req.memory:
+            raise InvalidArgument(
+                "You should always set the Memory limit when using Memoryswap limit, see usage"
+            )
+        if req.memory_swap < req.memory:
+            raise InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage"
+            )
+    if req.nano_cpus:
+        n = os.cpu_count() or 1
+        if req.nano_cpus < 10_000_000 or req.nano_cpus > n * 1_000_000_000:
+            raise InvalidArgument(
+                f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+            )
+    if req.oom_score_adj is not None and not -1000 <= req.oom_score_adj <= 1000:
+        raise InvalidArgument(
+            f"Invalid value {req.oom_score_adj}, range for oom score adj is [-1000, 1000]"
+        )
+    from dockyard.specs.volumes import clean_path
+
+    seen: set[str] = set()
+    for m in req.mounts:
+        target = clean_path(m.target)
+        if target in seen:
+            raise InvalidArgument(f"Duplicate mount point: {target}")
+        seen.add(target)
+    if req.network.startswith("container:"):
+        conflicts = (
+            (req.hostname, "hostname and the network mode"),
+            (req.dns, "dns and the network mode"),
+            (req.extra_hosts, "custom host-to-IP mapping and the network mode"),
+            (req.ports or req.publish_all, "port publishing and the container type network mode"),
+            (req.exposed, "port exposing and the container type network mode"),
+        )
+        for given, what in conflicts:
+            if given:
+                raise InvalidArgument(f"conflicting options: {what}")
+
+
+def image_volume_requests(req: ContainerCreate, image_cfg: ContainerConfig) -> list[MountRequest]:
+    """The user's mounts, then an anonymous volume for each image VOLUME not covered."""
+    from dockyard.specs.volumes import MountRequest, clean_path
+
+    targets = {clean_path(m.target) for m in req.mounts}
+    requests = list(req.mounts)
+    for path in image_cfg.volumes:
+        if clean_path(path) not in targets:
+            requests.append(MountRequest("volume", "", path))
+    return requests
+
+
+def read_mount_points(cdir: Path) -> list[dict[str, Any]] | None:
+    """The mounts recorded at create (``docker inspect``'s Mounts), None if none was."""
+    try:
+        data = json.loads((cdir / MOUNTS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, list) else None
+
+
+class ContainerBuilder:
+    """Builds container ``cid``'s directory for ``req`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        svc: ContainerService,
+        cid: str,
+        req: ContainerCreate,
+        image_cfg: ContainerConfig,
+        made_volumes: list[str],
+    ) -> None:
+        self.svc = svc
+        self.cid = cid
+        self.req = req
+        self.image_cfg = image_cfg
+        self.made_volumes = made_volumes
+        self.cdir = svc.container_dir(cid)
+        self.points: list[dict[str, Any]] = []
+
+    def build(self, lowers: Sequence[Path], args: Sequence[str]) -> None:
+        from dockyard.runtime.bundle import write_config
+
+        req = self.req
+        rootfs_mounts = self.svc.snapshots.prepare(self.cid, list(lowers))
+        hostname = req.hostname or self.cid[:12]
+        mounts = self._etc_files(hostname)
+        mounts += self._user_mounts()
+        init_args: tuple[str, ...] = ()
+        if req.init:
+            mounts.append(_init_mount())
+            init_args = (INIT_PATH, "--")
+        spec = self._spec((*init_args, *args), hostname, mounts)
+        (self.cdir / "rootfs").mkdir()
+        write_config(self.cdir, spec)
+        self._write_shim_config(rootfs_mounts, spec)
+        from dockyard._util.atomic import atomic_write
+
+        atomic_write(self.cdir / MOUNTS_FILE, json.dumps(self.points).encode())
+
+    # -- files in /etc -------------------------------------------------------------
+    def _etc_files(self, hostname: str) -> list[Mount]:
+        """/etc/hosts, /etc/hostname and /etc/resolv.conf, written per container."""
+        from dockyard.runtime.spec_builder import bind_mount
+
+        req, cdir = self.req, self.cdir
+        hosts = [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "ff00::0\tip6-mcastprefix",
+            "ff02::1\tip6-allnodes",
+            "ff02::2\tip6-allrouters",
+        ]
+        hosts += [f"{ip}\t{host}" for host, ip in req.extra_hosts]
+        (cdir / "hosts").write_text("\n".join(hosts) + "\n")
+        (cdir / "hostname").write_text(hostname + "\n")
+        (cdir / "resolv.conf").write_text(resolv_conf(req))
+        out = []
+        for f in ("resolv.conf", "hostname", "hosts"):
+            out.append(bind_mount(str(cdir / f), f"/etc/{f}", readonly=req.read_only))
+        return out
+
+    # -- -v, --mount, --tmpfs, image VOLUMEs ------------------------------------------
+    def _user_mounts(self) -> list[Mount]:
+        from dockyard.oci.runtime_spec import Mount
+        from dockyard.runtime.spec_builder import tmpfs_mount
+
+        out: list[Mount] = []
+        for m in image_volume_requests(self.req, self.image_cfg):
+            if m.type == "bind":
+                if not os.path.exists(m.source):
+                    raise InvalidArgument(
+                        f'invalid mount config for type "bind": bind source path does not '
+                        f"exist: {m.source}",
+                        hint="create it first (Docker's -v would silently make an empty "
+                        "root-owned directory there)",
+                    )
+                propagation = m.propagation or "rprivate"
+                opts = ["bind" if m.bind_nonrecursive else "rbind", propagation]
+                if m.readonly:
+                    opts.append("ro")
+                out.append(Mount(m.target, "bind", m.source, tuple(opts)))
+                self._point("bind", m.source, m.target, not m.readonly, propagation=propagation)
+            elif m.type == "tmpfs":
+                opts = list(m.options)
+                if m.tmpfs_size:
+                    opts.append(f"size={m.tmpfs_size}")
+                if m.tmpfs_mode is not None:
+                    opts.append(f"mode={m.tmpfs_mode:o}")
+                if m.readonly:
+                    opts.append("ro")
+                out.append(tmpfs_mount(m.target, ",".join(opts)))
+                self._point("tmpfs", "", m.target, not m.readonly)
+            else:
+                out += self._volume_mount(m)
+        return out
+
+    def _point(
+        self,
+        kind: str,
+        source: str,
+        destination: str,
+        rw: bool,
+        *,
+        name: str = "",
+        propagation: str = "",
+    ) -> None:
+        """One entry of inspect's Mounts, in Docker's field order."""
+        point: dict[str, Any] = {"Type": kind}
+        if kind == "volume":
+            point["Name"] = name
+        point["Source"] = source
+        point["Destination"] = destination
+        if kind == "volume":
+            point["Driver"] = "local"
+        point["Mode"] = ("z" if rw else "ro") if kind == "volume" else ("" if rw else "ro")
+        point["RW"] = rw
+        point["Propagation"] = propagation
+        self.points.append(point)
+
+    def _volume_mount(self, m: MountRequest) -> list[Mount]:
+        from dataclasses import replace
+
+        from dockyard.storage.copyup import copy_image_content, is_empty_dir
+
+        svc = self.svc
+        if m.volume_driver and m.volume_driver != "local":
+            raise NotFound(
+                f'error looking up volume plugin {m.volume_driver}: plugin "{m.volume_driver}" '
+                "not found"
+            )
+        existed = bool(m.source) and _volume_exists(svc, m.source)
+        vol = svc.volumes.create(
+            m.source or None,
+            labels=dict(m.volume_labels),
+            options=dict(m.volume_options) or None,
+            anonymous=not m.source,
+        )
+        if not existed:
+            self.made_volumes.append(vol.name)
+        svc.volumes.add_ref(vol.name, self.cid)
+        host = vol.host_path
+        copy = not m.nocopy and not m.volume_subpath and host is not None
+        if copy and host is not None and is_empty_dir(host) and self._image_has(m.target):
+            with svc.snapshots.mount_on_host(self.cid) as merged:
+                inner = merged / m.target.lstrip("/")
+                if inner.is_dir() and not inner.is_symlink():
+                    copy_image_content(inner, host)
+        mounts = svc.volumes.mounts(vol.name, m.target, readonly=m.readonly)
+        source = str(vol.mountpoint)
+        if m.volume_subpath:
+            if host is None:
+                raise InvalidArgument(
+                    f"volume {vol.name}: volume-subpath needs a volume with a host directory"
+                )
+            sub = Path(os.path.normpath(host / m.volume_subpath.lstrip("/")))
+            if sub != host and host not in sub.parents:
+                raise InvalidArgument(f"volume-subpath {m.volume_subpath!r} leaves the volume")
+            if not sub.exists():
+                raise InvalidArgument(
+                    f"cannot access path {m.volume_subpath}: lstat {sub}: no such file or directory"
+                )
+            mounts = [replace(mounts[0], source=str(sub))]
+            source = str(sub)
+        self._point("volume", source, m.target, not m.readonly, name=vol.name)
+        return mounts
+
+    def _image_has(self, target: str) -> bool:
+        """Whether a lower layer holds content at ``target`` (then copy-up is needed)."""
+        rel = target.lstrip("/")
+        for lower in self.svc.snapshots.lower_dirs(self.cid):
+            p = lower / rel
+            if p.is_dir() and any(p.iterdir()):
+                return True
+        return False
+
+    # -- the runtime spec and the shim's config -------------------------------------
+    def _spec(self, args: Sequence[str], hostname: str, mounts: list[Mount]) -> RuntimeSpec:
+        from dockyard.runtime import linux
+        from dockyard.runtime.spec_builder import SpecOptions, build_spec, merge_env
+
+        req, image_cfg = self.req, self.image_cfg
+        network = self.svc.network_namespace(req)
+        return build_spec(
+            SpecOptions(
+                args=tuple(args),
+                env=merge_env(image_cfg.env, req.env),
+                cwd=req.working_dir or image_cfg.working_dir or "/",
+                home=None,
+                hostname=hostname,
+                terminal=req.tty,
+                readonly_rootfs=req.read_only,
+                mounts=tuple(mounts),
+                cap_add=req.cap_add,
+                cap_drop=req.cap_drop,
+                privileged=req.privileged,
+                host_capabilities=linux.bounding_set(),
+                network=network,
+                uts_host=network == "host" and not req.hostname,
+                memory=req.memory,
+                cpus=req.nano_cpus / 1e9 if req.nano_cpus else None,
+                cpu_shares=req.cpu_shares,
+                pids_limit=req.pids_limit,
+                cgroups_path=self.svc.cgroup_path(self.cid),
+                shm_size=req.shm_size or 64 << 20,
+                no_new_privileges=req.no_new_privileges,
+                sysctls=req.sysctls,
+                oom_score_adj=req.oom_score_adj,
+            )
+        )
+
+    def _write_shim_config(self, rootfs_mounts: Sequence[Mount], spec: RuntimeSpec) -> None:
+        from dockyard.runtime.state import ShimConfig, write_shim_config
+
+        req, config = self.req, self.svc.config
+        log = dict(req.log_options)
+        cleanup: tuple[str, ...] = ()
+        if req.auto_remove:
+            cleanup = (
+                sys.executable,
+                "-m",
+                "dockyard",
+                "--root",
+                str(config.root),
+                "--runroot",
+                str(config.runroot),
+                "rm",
+                "-f",
+                "-v",
+                self.cid,
+            )
+        cfg = ShimConfig.build(
+            self.cid,
+            rootfs_mounts=rootfs_mounts,
+            resources=spec.linux.resources,
+            cgroup_path=self.svc.cgroup_path(self.cid),
+            restart_policy=req.restart.name,
+            max_retries=req.restart.max_retries,
+            log_driver=req.log_driver,
+            log_max_size=log.get("max-size", "10m"),
+            log_max_file=log.get("max-file", "3"),
+            tty=req.tty,
+            open_stdin=req.open_stdin,
+            stop_signal=req.stop_signal or self.image_cfg.stop_signal or None,
+            stop_timeout=req.stop_timeout if req.stop_timeout is not None else 10,
+            resolve_user=req.user or self.image_cfg.user or None,
+            auto_remove=req.auto_remove,
+            cleanup_command=cleanup,
+        )
+        write_shim_config(str(self.cdir), cfg)
+
+
+def _volume_exists(svc: ContainerService, name: str) -> bool:
+    try:
+        svc.volumes.get(name)
+        return True
+    except NotFound:
+        return False
+
+
+def _init_mount() -> Mount:
+    from dockyard.runtime.spec_builder import bind_mount
+
+    for path in INIT_BINARIES:
+        if os.path.exists(path):
+            return bind_mount(path, INIT_PATH, readonly=True)
+    raise InvalidArgument(
+        "--init needs tini on the host, and none was found",
+        hint="apt-get install tini (make test installs it)",
+    )
+
+
+def resolv_conf(req: ContainerCreate) -> str:
+    """The container's /etc/resolv.conf: the host's, minus loopback servers (as Docker
+    does), or what --dns, --dns-search and --dns-option say."""
+    lines: list[str] = []
+    try:
+        host = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host = ""
+    servers = list(req.dns)
+    search = list(req.dns_search)
+    options = list(req.dns_options)
+    for line in host.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "nameserver" and len(words) > 1 and not req.dns:
+            if not words[1].startswith("127.") and words[1] != "::1":
+                servers.append(words[1])
+        elif words[0] == "search" and not req.dns_search:
+            search.extend(words[1:])
+        elif words[0] == "options" and not req.dns_options:
+            options.extend(words[1:])
+    if search:
+        lines.append("search " + " ".join(search))
+    lines += [f"nameserver {s}" for s in servers]
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
