@@ -1,5 +1,5 @@
 # Dockyard: the two entry points of the README, plus the checks CI runs.
-#   make demo   bootstrap the base images and list them (grows with each issue)
+#   make demo   the main job: scripts/demo.sh (grows with each issue)
 #   make test   install what the tests need, make the venv, run every check
 SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
@@ -49,8 +49,7 @@ test: deps venv
 	$(MAKE) check
 
 demo: deps venv
-	$(BIN)/dockyard bootstrap
-	$(BIN)/dockyard images
+	DY=$(BIN)/dockyard scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
