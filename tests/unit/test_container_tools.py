@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli.commands.cp import human_size4
-from dockyard.cli.commands.stats import bytes_size, stats_row
+from dockyard.cli.commands.stats import stats_row
 from dockyard.cli.commands.top import port_lines
+from dockyard.cli.units import bytes_size, human_size
 from dockyard.engine import container_fs as cfs
 from dockyard.engine import container_stats as cst
 from dockyard.engine.container_config import ContainerCreate
@@ -337,9 +337,9 @@ def test_local_copy_infos(tmp_path: Path) -> None:
 
 
 def test_human_size4() -> None:
-    assert human_size4(2048) == "2.048kB"
-    assert human_size4(0) == "0B"
-    assert human_size4(1_234_567) == "1.235MB"
+    assert human_size(2048, 4) == "2.048kB"
+    assert human_size(0, 4) == "0B"
+    assert human_size(1_234_567, 4) == "1.235MB"
 
 
 # -- stats ------------------------------------------------------------------------------------

@@ -5,24 +5,35 @@ from __future__ import annotations
 import time
 
 _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
-def _go_g3(x: float) -> str:
-    """Go's %.3g for 0 <= x < 1000."""
-    s = f"{x:.3g}"
+def _go_g(x: float, precision: int) -> str:
+    """Go's %.<precision>g."""
+    s = f"{x:.{precision}g}"
     if "e" in s:
         mant, exp = s.split("e")
         s = f"{mant}e{exp[0]}{int(exp[1:]):02d}"
     return s
 
 
-def human_size(size: float, precision: int = 3) -> str:
-    """``4.26MB``, ``1.5kB``, ``0B`` (decimal units, 3 significant digits)."""
+def _scaled(size: float, base: float, units: tuple[str, ...], precision: int) -> str:
     i = 0
-    while size >= 1000 and i < len(_DECIMAL) - 1:
-        size /= 1000.0
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{_go_g3(size)}{_DECIMAL[i]}"
+    return f"{_go_g(size, precision)}{units[i]}"
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: ``4.26MB``, ``1.5kB``, ``0B`` (decimal units);
+    ``human_size(n, 4)`` is go-units HumanSize (``docker cp``'s ``2.048kB``)."""
+    return _scaled(size, 1000.0, _DECIMAL, precision)
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, 4 significant digits (``1.5MiB``), as stats."""
+    return _scaled(size, 1024.0, _BINARY, 4)
 
 
 def human_duration(seconds: float) -> str:

@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 from dockyard.cli.args import Parser, UsageError
 from dockyard.cli.context import Context
+from dockyard.cli.units import human_size
 
 CP_USAGE = (
     "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
@@ -20,7 +21,6 @@ Use '-' as the source to read a tar archive from stdin
 and extract it to a directory destination in a container.
 Use '-' as the destination to stream a tar archive of a
 container source to stdout."""
-_BINARY = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
 def _exactly(command: str, usage: str, n: int) -> UsageError:
@@ -31,15 +31,6 @@ def _exactly(command: str, usage: str, n: int) -> UsageError:
         command,
         exit_code=1,
     )
-
-
-def human_size4(size: float) -> str:
-    """go-units ``HumanSize`` (4 significant digits, decimal units): ``2.048kB``."""
-    i = 0
-    while size >= 1000 and i < len(_BINARY) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_BINARY[i]}"
 
 
 def _stdout_bytes(ctx: Context) -> BinaryIO:
@@ -112,7 +103,7 @@ def cp(ctx: Context, args: list[str], command: str = "cp") -> int:
     except cfs.CopyError as e:
         return _fail(ctx, e.message)
     if not ns.quiet:
-        ctx.err.write(f"Successfully copied {human_size4(n)} to {shown}\n")
+        ctx.err.write(f"Successfully copied {human_size(n, 4)} to {shown}\n")
     return 0
 
 

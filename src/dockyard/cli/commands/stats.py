@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.cli.args import Parser
 from dockyard.cli.context import Context
 from dockyard.cli.formatting import write_rows
-from dockyard.cli.units import human_size
+from dockyard.cli.units import bytes_size, human_size
 from dockyard.errors import NotFound
 
 if TYPE_CHECKING:
@@ -32,16 +32,6 @@ STATS_HEADERS = {
     "PIDs": "PIDS",
 }
 CLEAR = "\033[2J\033[H"
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def bytes_size(size: float) -> str:
-    """go-units ``BytesSize``: binary units, 4 significant digits (``1.5MiB``)."""
-    i = 0
-    while size >= 1024 and i < len(_BINARY) - 1:
-        size /= 1024.0
-        i += 1
-    return f"{size:.4g}{_BINARY[i]}"
 
 
 def stats_row(s: Stats, label: str, *, trunc: bool = True) -> dict[str, Any]:
