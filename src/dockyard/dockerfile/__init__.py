@@ -1,0 +1,15 @@
+"""Dockerfiles: syntax, typed instructions, variable expansion and .dockerignore.
+
+Three stages, as BuildKit has them (``STYLE.md`` item 3): :mod:`.parser`
+(syntax only: lines, directives, continuations, heredocs, line ranges) ->
+:mod:`.typed` (one frozen dataclass per instruction, :mod:`.instructions`, each
+knowing which of its arguments Docker expands, with :mod:`.shell`) -> the
+builder's dispatcher. :func:`parse_dockerfile` runs the first two;
+:mod:`.ignore` reads ``.dockerignore``; :mod:`.changes` applies ``--change``.
+The package is pure: no I/O but reading an ignore file and walking a context.
+"""
+
+from dockyard.dockerfile.errors import DockerfileError
+from dockyard.dockerfile.stages import Dockerfile, Stage, parse_dockerfile
+
+__all__ = ["Dockerfile", "DockerfileError", "Stage", "parse_dockerfile"]

@@ -1,16 +1,24 @@
 """``--change`` instructions for ``import`` (and later ``commit``).
 
-Docker accepts CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME,
-WORKDIR and STOPSIGNAL here, with the Dockerfile's syntax for each.
+Docker (``builder/dockerfile.BuildFromConfig``) joins the changes into one
+Dockerfile, parses it with the Dockerfile parser, accepts only CMD, ENTRYPOINT,
+ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME and WORKDIR,
+and applies each as the classic builder would: variables expand against the
+config's ``Env``, the shell form runs under the config's ``Shell``, ENTRYPOINT
+clears a CMD not set by the same changes, a relative WORKDIR joins the current
+one.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
+import posixpath
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from dockyard.dockerfile import instructions as ins
+from dockyard.dockerfile.errors import DockerfileError
+from dockyard.dockerfile.parser import parse
+from dockyard.dockerfile.typed import instruction_from_node
 from dockyard.errors import InvalidArgument
 from dockyard.oci.image import ContainerConfig
 
@@ -19,6 +27,7 @@ ALLOWED = (
     "ENTRYPOINT",
     "ENV",
     "EXPOSE",
+    "HEALTHCHECK",
     "LABEL",
     "ONBUILD",
     "USER",
@@ -26,77 +35,95 @@ ALLOWED = (
     "WORKDIR",
     "STOPSIGNAL",
 )
+DEFAULT_SHELL = ("/bin/sh", "-c")
 
 
-def _exec_or_shell(rest: str) -> tuple[str, ...]:
-    text = rest.strip()
-    if text.startswith("["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    return ("/bin/sh", "-c", text)
-
-
-def _pairs(rest: str, what: str) -> list[tuple[str, str]]:
-    words = shlex.split(rest)
-    if len(words) >= 2 and "=" not in words[0]:
-        return [(words[0], rest.strip().split(None, 1)[1])]
-    out = []
-    for w in words:
-        key, eq, value = w.partition("=")
-        if not eq or not key:
-            raise InvalidArgument(f"{what} names can not be blank or lack '=': {w!r}")
-        out.append((key, value))
-    return out
+@dataclass
+class _State:
+    config: ContainerConfig
+    cmd_set: bool = False
 
 
 def apply_change(config: ContainerConfig, line: str) -> ContainerConfig:
-    word, _, rest = line.strip().partition(" ")
-    instr = word.upper()
-    if instr not in ALLOWED:
-        raise InvalidArgument(
-            f"{word} is not a valid change command",
-            hint="--change takes one of " + ", ".join(ALLOWED),
-        )
-    if not rest.strip():
-        raise InvalidArgument(f"{instr} requires at least one argument")
-    if instr == "CMD":
-        return replace(config, cmd=_exec_or_shell(rest))
-    if instr == "ENTRYPOINT":
-        return replace(config, entrypoint=_exec_or_shell(rest), cmd=None)
-    if instr == "ENV":
-        env = config.env_dict()
-        for k, v in _pairs(rest, "ENV"):
-            env[k] = v
-        return replace(config, env=tuple(f"{k}={v}" for k, v in env.items()))
-    if instr == "LABEL":
-        labels = dict(config.labels)
-        labels.update(_pairs(rest, "LABEL"))
-        return replace(config, labels=tuple(sorted(labels.items())))
-    if instr == "EXPOSE":
-        ports = set(config.exposed_ports)
-        for p in rest.split():
-            ports.add(p if "/" in p else f"{p}/tcp")
-        return replace(config, exposed_ports=tuple(sorted(ports)))
-    if instr == "VOLUME":
-        vols = set(config.volumes)
-        text = rest.strip()
-        parsed = json.loads(text) if text.startswith("[") else text.split()
-        vols.update(str(v) for v in parsed)
-        return replace(config, volumes=tuple(sorted(vols)))
-    if instr == "USER":
-        return replace(config, user=rest.strip())
-    if instr == "WORKDIR":
-        return replace(config, working_dir=rest.strip())
-    if instr == "STOPSIGNAL":
-        return replace(config, stop_signal=rest.strip())
-    return replace(config, on_build=(*config.on_build, rest.strip()))
+    return apply_changes(config, [line])
 
 
 def apply_changes(config: ContainerConfig, lines: Sequence[str]) -> ContainerConfig:
-    for line in lines:
-        config = apply_change(config, line)
-    return config
+    """``config`` with the ``--change`` lines applied, in order."""
+    if not lines:
+        return config
+    try:
+        tree = parse("\n".join(lines), name="--change")
+    except DockerfileError as e:
+        raise InvalidArgument(e.reason, hint=e.hint) from None
+    for node in tree.nodes:
+        if node.name not in ALLOWED:
+            raise InvalidArgument(
+                f"{node.keyword} is not a valid change command",
+                hint="--change takes one of " + ", ".join(ALLOWED),
+            )
+    state = _State(config)
+    for node in tree.nodes:
+        try:
+            instruction = instruction_from_node(node, escape=tree.escape)
+            _apply(state, instruction)
+        except DockerfileError as e:
+            raise InvalidArgument(e.reason, hint=e.hint) from None
+    return state.config
+
+
+def _command(instruction: ins.Cmd | ins.Entrypoint, config: ContainerConfig) -> tuple[str, ...]:
+    if instruction.shell_form:
+        return (*(config.shell or DEFAULT_SHELL), *instruction.command)
+    return instruction.command
+
+
+def _apply(state: _State, instruction: ins.Instruction) -> None:
+    config = state.config
+    env = config.env_dict()
+    if isinstance(instruction, ins.Onbuild):
+        state.config = replace(config, on_build=(*config.on_build, instruction.expression))
+        return
+    if isinstance(instruction, ins.Healthcheck):
+        state.config = replace(config, healthcheck=instruction.to_config())
+        return
+    if isinstance(instruction, ins.Cmd):
+        state.config = replace(config, cmd=_command(instruction, config))
+        state.cmd_set = True
+        return
+    if isinstance(instruction, ins.Entrypoint):
+        entrypoint = _command(instruction, config)
+        cmd = config.cmd if state.cmd_set else None
+        state.config = replace(config, entrypoint=entrypoint, cmd=cmd)
+        return
+    instruction = instruction.expand(env)
+    if isinstance(instruction, ins.Env):
+        for key, value in instruction.pairs:
+            env[key] = value
+        state.config = replace(config, env=tuple(f"{k}={v}" for k, v in env.items()))
+    elif isinstance(instruction, ins.Label):
+        labels = dict(config.labels)
+        labels.update(instruction.pairs)
+        state.config = replace(config, labels=tuple(sorted(labels.items())))
+    elif isinstance(instruction, ins.Expose):
+        from dockyard.specs.ports import parse_expose
+
+        ports = set(config.exposed_ports)
+        for text in instruction.ports:
+            ports.update(p.render() for p in parse_expose(text))
+        state.config = replace(config, exposed_ports=tuple(sorted(ports)))
+    elif isinstance(instruction, ins.Volume):
+        volumes = set(config.volumes) | set(instruction.paths)
+        state.config = replace(config, volumes=tuple(sorted(volumes)))
+    elif isinstance(instruction, ins.User):
+        state.config = replace(config, user=instruction.user)
+    elif isinstance(instruction, ins.Workdir):
+        path = instruction.path
+        if not path.startswith("/"):
+            path = posixpath.normpath(posixpath.join("/", config.working_dir, path))
+        state.config = replace(config, working_dir=path)
+    elif isinstance(instruction, ins.StopSignal):
+        from dockyard.specs.signals import parse_signal
+
+        parse_signal(instruction.signal)
+        state.config = replace(config, stop_signal=instruction.signal)

@@ -1,0 +1,7 @@
+ARG PYTHON_VERSION=3.11
+ARG BASE=python:${PYTHON_VERSION}-slim
+FROM ${BASE} AS base
+ARG PYTHON_VERSION
+RUN echo "building on $PYTHON_VERSION"
+FROM base
+ARG EXTRA="two words" FLAG

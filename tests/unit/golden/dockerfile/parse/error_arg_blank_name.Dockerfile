@@ -1,0 +1,2 @@
+ARG =1
+FROM alpine

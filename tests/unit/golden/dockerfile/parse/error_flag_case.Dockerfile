@@ -1,0 +1,2 @@
+FROM alpine AS base
+COPY --From=base /a /b

@@ -1,0 +1,2 @@
+FROM alpine
+HEALTHCHECK --timeout=5 CMD true

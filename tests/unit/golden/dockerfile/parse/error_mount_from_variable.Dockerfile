@@ -1,0 +1,2 @@
+FROM alpine
+RUN --mount=type=bind,from=$STAGE,target=/s true

@@ -1,0 +1,2 @@
+FROM alpine
+RUN --mount=target=/x,sharing=locked true

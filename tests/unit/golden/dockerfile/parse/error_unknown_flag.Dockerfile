@@ -1,0 +1,2 @@
+FROM alpine
+COPY --form=builder /a /b

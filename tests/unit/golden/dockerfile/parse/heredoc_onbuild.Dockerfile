@@ -1,0 +1,4 @@
+FROM alpine
+ONBUILD COPY <<EOF /onbuild.txt
+from the parent
+EOF
