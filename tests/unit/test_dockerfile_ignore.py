@@ -85,18 +85,19 @@ def test_ignore_golden(block: Block) -> None:
     assert verdicts(block) == expected(block)
 
 
-def test_update_golden() -> None:
-    if not UPDATE:
-        pytest.skip("set DOCKYARD_UPDATE_GOLDEN=1 to rewrite ignore.txt")
-    lines = list(LINES)
-    for block in BLOCKS:
-        actual = verdicts(block)
-        if actual and actual[0].startswith("error: "):
-            lines[block.checks[0][0]] = actual[0]
-            continue
-        for (index, _, _), verdict in zip(block.checks, actual, strict=True):
-            lines[index] = verdict
-    GOLDEN.write_bytes("\n".join(lines).encode("utf-8"))
+# DOCKYARD_UPDATE_GOLDEN=1 adds a test that rewrites ignore.txt from what the code does now.
+if UPDATE:
+
+    def test_update_golden() -> None:
+        lines = list(LINES)
+        for block in BLOCKS:
+            actual = verdicts(block)
+            if actual and actual[0].startswith("error: "):
+                lines[block.checks[0][0]] = actual[0]
+                continue
+            for (index, _, _), verdict in zip(block.checks, actual, strict=True):
+                lines[index] = verdict
+        GOLDEN.write_bytes("\n".join(lines).encode("utf-8"))
 
 
 # -- reading the file --------------------------------------------------------------------

@@ -108,14 +108,15 @@ def test_expand_golden(case: Case) -> None:
         assert actual == expected, case.line
 
 
-def test_update_golden() -> None:
-    if not UPDATE:
-        pytest.skip("set DOCKYARD_UPDATE_GOLDEN=1 to rewrite expand.txt")
-    lines = GOLDEN.read_text(encoding="utf-8").splitlines()
-    for case in CASES:
-        head = case.line[: case.line.rindex("|") + 1]
-        lines[case.number - 1] = f"{head} {run(case)}"
-    GOLDEN.write_text("\n".join(lines) + "\n", encoding="utf-8")
+# DOCKYARD_UPDATE_GOLDEN=1 adds a test that rewrites expand.txt from what the code does now.
+if UPDATE:
+
+    def test_update_golden() -> None:
+        lines = GOLDEN.read_text(encoding="utf-8").splitlines()
+        for case in CASES:
+            head = case.line[: case.line.rindex("|") + 1]
+            lines[case.number - 1] = f"{head} {run(case)}"
+        GOLDEN.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # -- the lexer's API ---------------------------------------------------------------------
