@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
 
 from dockyard.config import EngineConfig
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from dockyard.engine.wiring import Engine
 
 
@@ -21,7 +23,8 @@ class Context:
 
     @classmethod
     def from_options(cls, opts: dict[str, str], *, command: str) -> Context:
-        return cls(EngineConfig.from_env(opts.get("root"), opts.get("runroot")), command)
+        config = EngineConfig.from_env(opts.get("root"), opts.get("runroot"), opts.get("ca-bundle"))
+        return cls(config, command)
 
     @property
     def engine(self) -> Engine:

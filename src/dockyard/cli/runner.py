@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from collections.abc import Callable
 
 from dockyard.cli.args import UsageError
 from dockyard.cli.context import Context
 from dockyard.errors import DockyardError, Interrupted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Docker's exit codes: 125 when the engine itself fails for run/create, 1 otherwise.
 ENGINE_ERROR_EXIT = 1
 
 
 def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -> int:
+    code = _run_command(target, name, args, opts)
+    if _is_entry_point():
+        exit_now(code)
+    return code
+
+
+def _run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -> int:
     module_name, func_name = target.split(":")
     module = importlib.import_module(f"dockyard.cli.commands.{module_name}")
     func: Callable[[Context, list[str]], int] = getattr(module, func_name)
@@ -35,6 +46,45 @@ def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -
         return 141
     finally:
         ctx.close()
+
+
+def _is_entry_point() -> bool:
+    """True when this process is the ``dockyard`` program itself: the console script
+    (``bin/dockyard``) or ``python -m dockyard``, which exit with main()'s result; not
+    a program (a test, a script) that calls ``main()`` and goes on."""
+    from dockyard.cli import main
+
+    entry = sys.modules.get("__main__")
+    if getattr(entry, "main", None) is not main.main:
+        return False
+    spec = getattr(entry, "__spec__", None)
+    if spec is not None:
+        return bool(spec.name == "dockyard.__main__")
+    return os.path.basename(getattr(entry, "__file__", "") or "") == "dockyard"
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` once the command is done, without the
+    interpreter's shutdown: clearing every imported module and a last garbage
+    collection cost 3-6 ms, a tenth of a ``ps``. What a normal exit must still do is
+    done here: the atexit handlers (temporary directories, ...) and flushing stdout
+    and stderr. Returns (for the normal exit) if threads still run or a flush fails
+    (a closed pipe), where the interpreter's own handling decides."""
+    if type(code) is not int:
+        return  # sys.exit's own conversion (None is 0)
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BaseException:
+        return
+    os._exit(code)
 
 
 def report_error(e: DockyardError, command: str = "") -> None:

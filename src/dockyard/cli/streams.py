@@ -17,12 +17,15 @@ import codecs
 import os
 import select
 import signal
-import socket
 import struct
 import sys
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Any, TextIO
 
 
 class _Demux:
@@ -168,6 +171,8 @@ def pump(
     resizing apply). ``stdin``: copy our stdin to the container. ``on_resize(h, w)``
     is called with our terminal's size, at the start and on SIGWINCH. ``out``/``err``
     default to sys.stdout/sys.stderr."""
+    import socket
+
     from dockyard.runtime.shim_client import DetachDetector, parse_detach_keys
 
     keys = parse_detach_keys(detach_keys)

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from dockyard._util.record import Record
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime.errors import ContainerStartError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from dockyard.engine.containers import ContainerService
     from dockyard.oci.runtime_spec import Process, RuntimeSpec
     from dockyard.runtime.users import ResolvedUser
@@ -40,26 +41,64 @@ if TYPE_CHECKING:
 OCI_PREFIX = "OCI runtime exec failed: exec failed: unable to start container process: "
 
 
-@dataclass(frozen=True)
-class ExecConfig:
+class ExecConfig(Record):
     """What ``docker exec`` flags ask for."""
 
+    __slots__ = ("cmd", "env", "workdir", "user", "tty", "privileged")  # noqa: RUF023
     cmd: tuple[str, ...]
-    env: tuple[str, ...] = ()  # --env-file then -e, KEY=VALUE (a bare KEY removes it)
-    workdir: str = ""  # "" keeps the container's
-    user: str = ""  # "" runs as the container's user
-    tty: bool = False
-    privileged: bool = False
+    env: tuple[str, ...]  # --env-file then -e, KEY=VALUE (a bare KEY removes it)
+    workdir: str  # "" keeps the container's
+    user: str  # "" runs as the container's user
+    tty: bool
+    privileged: bool
+
+    def __init__(
+        self,
+        cmd: tuple[str, ...],
+        env: tuple[str, ...] = (),
+        workdir: str = "",
+        user: str = "",
+        tty: bool = False,
+        privileged: bool = False,
+    ) -> None:
+        self._set(cmd=cmd, env=env, workdir=workdir, user=user, tty=tty, privileged=privileged)
 
 
-@dataclass(frozen=True)
-class PreparedExec:
+class PreparedExec(Record):
     """An exec ready to start: the container, the host pid of its init, the process."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "container_id",
+        "pid",
+        "process",
+        "cgroup_path",
+        "seccomp",
+        "seccomp_flags",
+    )
     container_id: str
     pid: int
     process: Process
-    cgroup_path: str | None = None
+    cgroup_path: str | None
+    seccomp: bytes | None  # the container's compiled filter: exec gets it too
+    seccomp_flags: int
+
+    def __init__(
+        self,
+        container_id: str,
+        pid: int,
+        process: Process,
+        cgroup_path: str | None = None,
+        seccomp: bytes | None = None,
+        seccomp_flags: int = 0,
+    ) -> None:
+        self._set(
+            container_id=container_id,
+            pid=pid,
+            process=process,
+            cgroup_path=cgroup_path,
+            seccomp=seccomp,
+            seccomp_flags=seccomp_flags,
+        )
 
 
 def build_exec_process(
@@ -76,6 +115,8 @@ def build_exec_process(
     ``term_from_tty``: the container's TERM came from its own ``-t`` (not from its
     env), so an exec without ``-t`` does not inherit it. ``host_capabilities``: the
     host's bounding set, for ``--privileged`` (None: every capability known)."""
+    from dataclasses import replace
+
     from dockyard.runtime.spec_builder import (
         merge_env,
         process_capabilities,
@@ -156,13 +197,23 @@ def prepare_exec(containers: ContainerService, ref: str, cfg: ExecConfig) -> Pre
         from dockyard.runtime import linux
 
         host_caps = linux.bounding_set()
-    req = c.create_request()
-    term_from_tty = spec.process.terminal and not any(e.startswith("TERM=") for e in req.env)
+    # the create request's env (ContainerCreate.env), read without building the request
+    env = json.loads(c.record.config).get("env") or ()
+    term_from_tty = spec.process.terminal and not any(e.startswith("TERM=") for e in env)
     process = build_exec_process(
         spec, cfg, user, term_from_tty=term_from_tty, host_capabilities=host_caps
     )
     cg_path = shim_cfg.cgroup_path if shim_cfg is not None else spec.linux.cgroups_path
-    return PreparedExec(c.id, pid, process, cg_path or None)
+    program, flags = None, 0
+    if spec.linux.seccomp is not None:  # Docker applies the container's profile to exec
+        from dockyard.runtime import seccomp
+
+        path = shim_cfg.seccomp_filter if shim_cfg is not None else None
+        program, flags = (
+            seccomp.read_filter(path, spec.linux.seccomp),
+            seccomp.flags(spec.linux.seccomp),
+        )
+    return PreparedExec(c.id, pid, process, cg_path or None, program, flags)
 
 
 _PTMX = (5, 2)  # the device number of every ptmx
@@ -224,7 +275,8 @@ def start_exec(p: PreparedExec, *, stdio: tuple[int, int, int] | None = None) ->
         if not cg.dirs or not all(os.path.isdir(d) for d in cg.dirs):
             cg = None  # joined through /proc/<pid>/cgroup instead
     try:
-        return exec_in_container(p.pid, p.process, stdio=stdio, cgroup=cg)
+        return exec_in_container(p.pid, p.process, stdio=stdio, cgroup=cg, seccomp=p.seccomp,
+                                 seccomp_flags=p.seccomp_flags)  # fmt: skip
     except ContainerStartError as e:
         if e.message.startswith(OCI_PREFIX):
             raise

@@ -6,11 +6,13 @@ what ``ps`` needs without opening each container's config.
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
-
 from dockyard._util.db import Transaction, ensure_schema
+from dockyard._util.record import Record
 from dockyard.errors import Conflict, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA = """
 CREATE TABLE containers (
@@ -30,8 +32,18 @@ CREATE INDEX containers_image ON containers(image_id)
 _COLS = "id, name, image_id, image_name, command, created, created_ns, labels, config"
 
 
-@dataclass(frozen=True)
-class ContainerRecord:
+class ContainerRecord(Record):
+    __slots__ = (  # noqa: RUF023 (field order: the columns')
+        "id",
+        "name",
+        "image_id",
+        "image_name",
+        "command",
+        "created",
+        "created_ns",
+        "labels",
+        "config",
+    )
     id: str
     name: str  # without Docker's leading "/"
     image_id: str
@@ -41,6 +53,30 @@ class ContainerRecord:
     created_ns: int
     labels: str  # JSON object
     config: str  # ContainerCreate JSON
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        image_id: str,
+        image_name: str,
+        command: str,
+        created: str,
+        created_ns: int,
+        labels: str,
+        config: str,
+    ) -> None:
+        self._set(
+            id=id,
+            name=name,
+            image_id=image_id,
+            image_name=image_name,
+            command=command,
+            created=created,
+            created_ns=created_ns,
+            labels=labels,
+            config=config,
+        )
 
 
 class ContainerRecords:

@@ -2,41 +2,60 @@
 
 Every way an image enters the store (import, load, bootstrap, build, pull) ends
 in ``commit_image``; every way one leaves ends in ``_delete_image`` + ``gc``.
+
+``ps``, ``run`` and ``images`` build this service, so its module imports only what
+listing and resolving need: layer extraction (:mod:`dockyard.image.layers`) and the
+image config/manifest types are imported by the methods that use them.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
+from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.image.content import ContentStore
-from dockyard.image.layerdirs import LayerDirs
-from dockyard.image.layers import chain_ids
 from dockyard.image.store import ImageRecord, ImageStore, LayerRecord, RefRecord
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest, is_hex_id
-from dockyard.oci.image import Descriptor, HistoryEntry, ImageConfig, Manifest
 from dockyard.oci.reference import Reference, parse_reference
 
-InUse = Callable[[], Mapping[str, Sequence[str]]]  # image id -> container names
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from pathlib import Path
+
+    from dockyard.image.content import ContentStore
+    from dockyard.image.layerdirs import LayerDirs
+    from dockyard.oci.image import ImageConfig, Manifest
+
+    InUse = Callable[[], Mapping[str, Sequence[str]]]  # image id -> container names
 
 
-@dataclass(frozen=True)
-class LayerBlob:
+class LayerBlob(Record):
     """A layer blob already in the content store."""
 
+    __slots__ = ("digest", "media_type", "size")
     digest: Digest
     media_type: str
     size: int
 
+    def __init__(self, digest: Digest, media_type: str, size: int) -> None:
+        self._set(digest=digest, media_type=media_type, size=size)
 
-@dataclass(frozen=True)
-class ImageSummary:
+
+class ImageSummary(Record):
+    __slots__ = (  # noqa: RUF023 (field order)
+        "id",
+        "repo_tags",
+        "repo_digests",
+        "created",
+        "size",
+        "shared_size",
+        "containers",
+        "labels",
+        "parent",
+    )
     id: str
     repo_tags: tuple[str, ...]
     repo_digests: tuple[str, ...]
@@ -47,19 +66,62 @@ class ImageSummary:
     labels: tuple[tuple[str, str], ...]
     parent: str
 
+    def __init__(
+        self,
+        id: str,
+        repo_tags: tuple[str, ...],
+        repo_digests: tuple[str, ...],
+        created: int,
+        size: int,
+        shared_size: int,
+        containers: int,
+        labels: tuple[tuple[str, str], ...],
+        parent: str,
+    ) -> None:
+        self._set(
+            id=id,
+            repo_tags=repo_tags,
+            repo_digests=repo_digests,
+            created=created,
+            size=size,
+            shared_size=shared_size,
+            containers=containers,
+            labels=labels,
+            parent=parent,
+        )
 
-@dataclass(frozen=True)
-class RemovalReport:
-    untagged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    reclaimed: int = 0
+
+class RemovalReport(Record):
+    __slots__ = ("untagged", "deleted", "reclaimed")  # noqa: RUF023 (field order)
+    untagged: list[str]
+    deleted: list[str]
+    reclaimed: int
+
+    def __init__(
+        self,
+        untagged: list[str] | None = None,
+        deleted: list[str] | None = None,
+        reclaimed: int = 0,
+    ) -> None:
+        self._set(
+            untagged=[] if untagged is None else untagged,
+            deleted=[] if deleted is None else deleted,
+            reclaimed=reclaimed,
+        )
 
 
-@dataclass(frozen=True)
-class DiskUsage:
+class DiskUsage(Record):
+    __slots__ = ("images", "total_layers_size", "active_image_ids")  # noqa: RUF023
     images: list[ImageSummary]
     total_layers_size: int
     active_image_ids: frozenset[str]
+
+    def __init__(
+        self, images: list[ImageSummary], total_layers_size: int, active_image_ids: frozenset[str]
+    ) -> None:
+        self._set(
+            images=images, total_layers_size=total_layers_size, active_image_ids=active_image_ids
+        )
 
 
 def parse_created(text: str) -> int:
@@ -101,6 +163,9 @@ class ImageService:
         source: str = "image",
     ) -> ImageRecord:
         """Unpack the layers, write config and manifest, and record the image."""
+        from dockyard.image.layers import chain_ids
+        from dockyard.oci.image import Descriptor, ImageConfig, Manifest
+
         raw = config.to_json() if isinstance(config, ImageConfig) else config
         cfg = (
             config if isinstance(config, ImageConfig) else ImageConfig.from_json(raw, source=source)
@@ -200,9 +265,13 @@ class ImageService:
         return self.store.get(ids[0]) if ids else None
 
     def config(self, image: ImageRecord) -> ImageConfig:
+        from dockyard.oci.image import ImageConfig
+
         return ImageConfig.from_json(self.content.read(Digest.parse(image.id)), source=image.id)
 
     def manifest(self, image: ImageRecord) -> Manifest:
+        from dockyard.oci.image import Manifest
+
         data = self.content.read(Digest.parse(image.manifest_digest))
         return Manifest.from_json(data, source=image.manifest_digest)
 
@@ -400,6 +469,8 @@ class ImageService:
         return chains, freed
 
     def history(self, name: str) -> list[tuple[str, ImageHistoryRow]]:
+        from dockyard.oci.image import HistoryEntry
+
         image = self.resolve(name)
         cfg = self.config(image)
         chains = self.store.chain_of(image.id)
@@ -442,12 +513,15 @@ class ImageService:
         self.content.clean_ingest()
 
 
-@dataclass(frozen=True)
-class ImageHistoryRow:
+class ImageHistoryRow(Record):
+    __slots__ = ("created", "created_by", "size", "comment")  # noqa: RUF023 (field order)
     created: str
     created_by: str
     size: int
     comment: str
+
+    def __init__(self, created: str, created_by: str, size: int, comment: str) -> None:
+        self._set(created=created, created_by=created_by, size=size, comment=comment)
 
 
 def _looks_like_id(name: str, image_id: str) -> bool:
@@ -456,6 +530,8 @@ def _looks_like_id(name: str, image_id: str) -> bool:
 
 
 def _ref_matches(familiar: str, pattern: str) -> bool:
+    import fnmatch
+
     name = familiar.rsplit(":", 1)[0] if ":" in familiar.rsplit("/", 1)[-1] else familiar
     if ":" in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatchcase(familiar, pattern)

@@ -9,33 +9,39 @@ ingest file; the second rename replaces identical bytes, so both succeed.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 
 from dockyard._util.atomic import atomic_write, fsync_dir
+from dockyard._util.record import Record
 from dockyard.errors import InvalidContent, NotFound
 from dockyard.oci.digest import Digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import BinaryIO
 
 _CHUNK = 1 << 20
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
 
-@dataclass(frozen=True)
-class BlobInfo:
+class BlobInfo(Record):
+    __slots__ = ("digest", "size")
     digest: Digest
     size: int
+
+    def __init__(self, digest: Digest, size: int) -> None:
+        self._set(digest=digest, size=size)
 
 
 class BlobWriter:
     """Write a blob in chunks; ``commit()`` verifies and publishes it."""
 
     def __init__(self, store: ContentStore, expected: Digest | None, expected_size: int | None):
+        import hashlib
+
         self._store = store
         self._expected = expected
         self._expected_size = expected_size
@@ -200,6 +206,8 @@ class ContentStore:
             try:
                 if now - entry.stat().st_mtime > older_than:
                     if entry.is_dir():
+                        import shutil
+
                         shutil.rmtree(entry.path, ignore_errors=True)
                     else:
                         os.unlink(entry.path)

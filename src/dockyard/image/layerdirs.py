@@ -8,12 +8,14 @@ complete. Removal renames first and deletes afterwards for the same reason.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from dockyard.errors import InvalidContent
-from dockyard.image.layers import AppliedLayer, apply_layer
 from dockyard.oci.digest import Digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.image.layers import AppliedLayer
 
 
 class LayerDirs:
@@ -29,7 +31,14 @@ class LayerDirs:
     def unpack(
         self, blob: Path, chain_id: str, expected_diff_id: str, *, source_name: str
     ) -> AppliedLayer:
-        """Extract ``blob`` as the layer ``chain_id`` if its content is ``expected_diff_id``."""
+        """Extract ``blob`` as the layer ``chain_id`` if its content is ``expected_diff_id``.
+
+        (Extraction imports :mod:`dockyard.image.layers` and its tar reader here, not
+        at import: listing and running need only the directories.)"""
+        import shutil
+
+        from dockyard.image.layers import apply_layer
+
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / Digest.parse(chain_id).hex
         tmp = self.root / f".tmp-{final.name[:16]}-{os.getpid()}-{id(blob):x}"
@@ -53,6 +62,8 @@ class LayerDirs:
         return applied
 
     def remove(self, chain_id: str) -> None:
+        import shutil
+
         final = self.root / Digest.parse(chain_id).hex
         if not final.exists():
             return
@@ -62,6 +73,8 @@ class LayerDirs:
 
     def clean_stale(self) -> None:
         """Remove half-extracted or half-deleted directories left by a crash."""
+        import shutil
+
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:

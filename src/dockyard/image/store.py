@@ -7,12 +7,15 @@ query and nothing reads a config file to print ``dockyard images``.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from dataclasses import dataclass
 
 from dockyard._util.db import Transaction, ensure_schema
+from dockyard._util.record import Record
 from dockyard.errors import Conflict, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA = """
 CREATE TABLE images (
@@ -54,8 +57,16 @@ CREATE INDEX refs_image ON refs(image_id)
 """
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(Record):
+    __slots__ = (  # noqa: RUF023 (field order: the columns')
+        "id",
+        "manifest_digest",
+        "manifest_media_type",
+        "created",
+        "size",
+        "top_chain",
+        "parent",
+    )
     id: str
     manifest_digest: str
     manifest_media_type: str
@@ -64,20 +75,46 @@ class ImageRecord:
     top_chain: str
     parent: str
 
+    def __init__(
+        self,
+        id: str,
+        manifest_digest: str,
+        manifest_media_type: str,
+        created: str,
+        size: int,
+        top_chain: str,
+        parent: str,
+    ) -> None:
+        self._set(
+            id=id,
+            manifest_digest=manifest_digest,
+            manifest_media_type=manifest_media_type,
+            created=created,
+            size=size,
+            top_chain=top_chain,
+            parent=parent,
+        )
 
-@dataclass(frozen=True)
-class LayerRecord:
+
+class LayerRecord(Record):
+    __slots__ = ("chain_id", "diff_id", "parent", "size")
     chain_id: str
     diff_id: str
     parent: str
     size: int
 
+    def __init__(self, chain_id: str, diff_id: str, parent: str, size: int) -> None:
+        self._set(chain_id=chain_id, diff_id=diff_id, parent=parent, size=size)
 
-@dataclass(frozen=True)
-class RefRecord:
+
+class RefRecord(Record):
+    __slots__ = ("ref", "kind", "image_id")  # noqa: RUF023 (field order)
     ref: str
     kind: str  # "tag" or "digest"
     image_id: str
+
+    def __init__(self, ref: str, kind: str, image_id: str) -> None:
+        self._set(ref=ref, kind=kind, image_id=image_id)
 
 
 _IMAGE_COLS = "id, manifest_digest, manifest_media_type, created, size, top_chain, parent"

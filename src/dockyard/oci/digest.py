@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
-from dataclasses import dataclass
 
+from dockyard._util.record import OrderedRecord
 from dockyard.errors import InvalidArgument
 
 _HEX = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
-@dataclass(frozen=True, order=True)
-class Digest:
+@functools.cache
+def _digest_re() -> re.Pattern[str]:
+    """Compiled on first use: most commands parse no digest."""
+    return re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+
+
+class Digest(OrderedRecord):
+    __slots__ = ("algorithm", "hex")
     algorithm: str
     hex: str
 
+    def __init__(self, algorithm: str, hex: str) -> None:
+        self._set(algorithm=algorithm, hex=hex)
+
     @classmethod
     def parse(cls, text: str) -> Digest:
-        m = _DIGEST_RE.match(text)
+        m = _digest_re().match(text)
         if not m:
             raise InvalidArgument(f"invalid digest {text!r}: expected algorithm:hex")
         algo, hexpart = m.groups()
@@ -34,6 +42,8 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes) -> Digest:
+        import hashlib
+
         return cls("sha256", hashlib.sha256(data).hexdigest())
 
     @classmethod

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from dockyard.errors import InvalidContent
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _strs(value: object, what: str) -> tuple[str, ...] | None:

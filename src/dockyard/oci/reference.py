@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 
+from dockyard._util.record import OrderedRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest
 
@@ -26,21 +27,47 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}"
-_REFERENCE_RE = re.compile(
+_REFERENCE = (
     rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
-_ANY_CASE_RE = re.compile(_REFERENCE_RE.pattern.replace("[a-z0-9]+", "[a-zA-Z0-9]+"))
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True, order=True)
-class Reference:
+# compiled on first use: commands that parse no reference do not pay for them
+@functools.cache
+def _reference_re() -> re.Pattern[str]:
+    return re.compile(_REFERENCE)
+
+
+@functools.cache
+def _any_case_re() -> re.Pattern[str]:
+    return re.compile(_REFERENCE.replace("[a-z0-9]+", "[a-zA-Z0-9]+"))
+
+
+@functools.cache
+def _tag_re() -> re.Pattern[str]:
+    return re.compile(rf"^{_TAG}$")
+
+
+def _is_hex64(text: str) -> bool:
+    """``^[a-f0-9]{64}$`` (``$`` also matches before a final newline)."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    return len(text) == 64 and _HEX_DIGITS.issuperset(text)
+
+
+class Reference(OrderedRecord):
+    __slots__ = ("domain", "path", "tag", "digest")  # noqa: RUF023 (field order)
     domain: str
     path: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+
+    def __init__(
+        self, domain: str, path: str, tag: str | None = None, digest: str | None = None
+    ) -> None:
+        self._set(domain=domain, path=path, tag=tag, digest=digest)
 
     @property
     def repository(self) -> str:
@@ -79,13 +106,13 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     """Parse and normalise a reference the way ``docker pull NAME`` does."""
     if not text:
         raise InvalidArgument("invalid reference format: empty name")
-    if _HEX64_RE.match(text):
+    if _is_hex64(text):
         raise InvalidArgument(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
-    m = _REFERENCE_RE.match(text)
+    m = _reference_re().match(text)
     if m is None:
-        if _ANY_CASE_RE.match(text):
+        if _any_case_re().match(text):
             raise InvalidArgument(
                 f"invalid reference format: repository name ({text}) must be lowercase"
             )
@@ -123,7 +150,7 @@ def _split_domain(name: str) -> tuple[str, str]:
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
+    if not _tag_re().match(tag):
         raise InvalidArgument(
             f"invalid tag format: {tag!r}",
             hint="a tag is up to 128 letters, digits, '_', '.' or '-', not starting with . or -",

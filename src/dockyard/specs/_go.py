@@ -9,9 +9,11 @@ the public parsers turn it into :class:`~dockyard.errors.InvalidArgument`.
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 DIGITS = "0123456789"
 # unicode.IsSpace for the characters that matter; Python's str.isspace differs

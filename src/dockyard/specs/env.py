@@ -19,12 +19,16 @@ caller's: each entry says whether its value is a template.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 
+from dockyard._util.record import Record
 from dockyard.specs._go import GO_SPACE, fail, quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -110,13 +114,23 @@ def parse_env_option(
 
 # compose-go's isSpace: white space that is not a line break
 _SPACE = "\t\v\f\r \x85\xa0"
-_EXPORT = re.compile(r"export[\t\n\f\r ]+")
-_ESCAPE = re.compile(r'\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})')
+
+
+# compiled on first use: most commands read no dotenv file
+@functools.cache
+def _export_re() -> re.Pattern[str]:
+    return re.compile(r"export[\t\n\f\r ]+")
+
+
+@functools.cache
+def _escape_re() -> re.Pattern[str]:
+    return re.compile(r'\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})')
+
+
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
-@dataclass(frozen=True)
-class DotenvEntry:
+class DotenvEntry(Record):
     """One ``KEY=value`` of a compose dotenv file.
 
     ``value`` None: a bare ``KEY`` (take it from the environment, if set there).
@@ -125,10 +139,14 @@ class DotenvEntry:
     single-quoted ones. ``line``: where the entry starts (1-based).
     """
 
+    __slots__ = ("key", "value", "line", "interpolate")  # noqa: RUF023 (field order)
     key: str
     value: str | None
     line: int
-    interpolate: bool = True
+    interpolate: bool
+
+    def __init__(self, key: str, value: str | None, line: int, interpolate: bool = True) -> None:
+        self._set(key=key, value=value, line=line, interpolate=interpolate)
 
 
 def _unescape(match: re.Match[str]) -> str:
@@ -162,7 +180,7 @@ def parse_dotenv(text: str) -> tuple[DotenvEntry, ...]:
         if pos >= n:
             return tuple(entries)
         line = text.count("\n", 0, pos) + 1
-        m = _EXPORT.match(text, pos)
+        m = _export_re().match(text, pos)
         if m:
             pos = m.end()
             while pos < n and text[pos] in _SPACE:
@@ -204,7 +222,7 @@ def parse_dotenv(text: str) -> tuple[DotenvEntry, ...]:
             fail(f"line {line}: unterminated quoted value {text[pos : n if nl < 0 else nl]}")
         value = text[pos + 1 : i]
         if q == '"':
-            entries.append(DotenvEntry(key, _ESCAPE.sub(_unescape, value), line))
+            entries.append(DotenvEntry(key, _escape_re().sub(_unescape, value), line))
         else:
             entries.append(DotenvEntry(key, value, line, interpolate=False))
         pos = i + 1

@@ -6,19 +6,21 @@ brackets (``name:[::1]``), or the special ``host-gateway``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dockyard._util.record import Record
 from dockyard.specs._go import fail, is_ip, quote
 
 HOST_GATEWAY = "host-gateway"
 
 
-@dataclass(frozen=True)
-class ExtraHost:
+class ExtraHost(Record):
     """One ``/etc/hosts`` entry to add; ``ip`` may be ``host-gateway``."""
 
+    __slots__ = ("name", "ip")  # noqa: RUF023 (field order)
     name: str
     ip: str
+
+    def __init__(self, name: str, ip: str) -> None:
+        self._set(name=name, ip=ip)
 
     @classmethod
     def parse(cls, text: str, *, flag: str | None = None) -> ExtraHost:

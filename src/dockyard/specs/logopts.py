@@ -9,27 +9,51 @@ Other drivers' options pass through unchecked; ``none`` takes none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-
+from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument
 from dockyard.specs._go import GoError, atoi, fail, parse_bool
 from dockyard.specs.units import parse_bytes_decimal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 JSON_FILE_KEYS: tuple[str, ...] = ("max-file", "max-size", "compress", "labels", "tag")
 JSON_FILE_KEYS += ("labels-regex", "env", "env-regex")
 
 
-@dataclass(frozen=True)
-class LogOptions:
+class LogOptions(Record):
     """A log driver's options; for json-file, also typed: ``max_size`` in bytes
     (None: no rotation), ``max_file`` and ``compress``."""
 
-    driver: str = "json-file"
-    options: tuple[tuple[str, str], ...] = ()
-    max_size: int | None = None
-    max_file: int = 1
-    compress: bool = False
+    __slots__ = (  # noqa: RUF023 (field order)
+        "driver",
+        "options",
+        "max_size",
+        "max_file",
+        "compress",
+    )
+    driver: str
+    options: tuple[tuple[str, str], ...]
+    max_size: int | None
+    max_file: int
+    compress: bool
+
+    def __init__(
+        self,
+        driver: str = "json-file",
+        options: tuple[tuple[str, str], ...] = (),
+        max_size: int | None = None,
+        max_file: int = 1,
+        compress: bool = False,
+    ) -> None:
+        self._set(
+            driver=driver,
+            options=options,
+            max_size=max_size,
+            max_file=max_file,
+            compress=compress,
+        )
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return dict(self.options).get(key, default)

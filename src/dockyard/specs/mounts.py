@@ -12,21 +12,23 @@ validation (``invalid mount config for type "bind": ...``). Keys: ``type``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument
 from dockyard.specs._go import DIGITS, GoError, fail, parse_bool, parse_int, quote
 from dockyard.specs.units import format_size, parse_size
 from dockyard.specs.volumes import (
     PROPAGATIONS,
     MountRequest,
-    MountType,
     clean_path,
     mount_config_error,
     resolve_host_path,
     target_error,
     validate_volume_name,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.specs.volumes import MountType
 
 _TYPES: dict[str, MountType] = {"bind": "bind", "volume": "volume", "tmpfs": "tmpfs"}
 _KEYS_TEXT = (
@@ -85,23 +87,69 @@ def _pairs(items: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(items.items()))
 
 
-@dataclass(frozen=True)
-class MountSpec:
+class MountSpec(Record):
     """``--mount`` as a value; :meth:`to_mount` gives the engine's request."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "type",
+        "source",
+        "target",
+        "readonly",
+        "bind_propagation",
+        "bind_nonrecursive",
+        "volume_nocopy",
+        "volume_driver",
+        "volume_subpath",
+        "volume_labels",
+        "volume_options",
+        "tmpfs_size",
+        "tmpfs_mode",
+    )
     type: MountType
     source: str
     target: str
-    readonly: bool = False
-    bind_propagation: str = ""
-    bind_nonrecursive: bool = False
-    volume_nocopy: bool = False
-    volume_driver: str = ""
-    volume_subpath: str = ""
-    volume_labels: tuple[tuple[str, str], ...] = ()
-    volume_options: tuple[tuple[str, str], ...] = ()
-    tmpfs_size: int | None = None
-    tmpfs_mode: int | None = None
+    readonly: bool
+    bind_propagation: str
+    bind_nonrecursive: bool
+    volume_nocopy: bool
+    volume_driver: str
+    volume_subpath: str
+    volume_labels: tuple[tuple[str, str], ...]
+    volume_options: tuple[tuple[str, str], ...]
+    tmpfs_size: int | None
+    tmpfs_mode: int | None
+
+    def __init__(
+        self,
+        type: MountType,
+        source: str,
+        target: str,
+        readonly: bool = False,
+        bind_propagation: str = "",
+        bind_nonrecursive: bool = False,
+        volume_nocopy: bool = False,
+        volume_driver: str = "",
+        volume_subpath: str = "",
+        volume_labels: tuple[tuple[str, str], ...] = (),
+        volume_options: tuple[tuple[str, str], ...] = (),
+        tmpfs_size: int | None = None,
+        tmpfs_mode: int | None = None,
+    ) -> None:
+        self._set(
+            type=type,
+            source=source,
+            target=target,
+            readonly=readonly,
+            bind_propagation=bind_propagation,
+            bind_nonrecursive=bind_nonrecursive,
+            volume_nocopy=volume_nocopy,
+            volume_driver=volume_driver,
+            volume_subpath=volume_subpath,
+            volume_labels=volume_labels,
+            volume_options=volume_options,
+            tmpfs_size=tmpfs_size,
+            tmpfs_mode=tmpfs_mode,
+        )
 
     @classmethod
     def parse(cls, text: str, *, base_dir: str | None = None, flag: str | None = None) -> MountSpec:
@@ -274,12 +322,15 @@ _DATA = frozenset(("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol
 _RELATIVE = "invalid mount path: '{}' mount path must be absolute"
 
 
-@dataclass(frozen=True)
-class TmpfsSpec:
+class TmpfsSpec(Record):
     """``--tmpfs /run:rw,noexec,size=64m``: a target and mount options as given."""
 
+    __slots__ = ("target", "options")  # noqa: RUF023 (field order)
     target: str
-    options: tuple[str, ...] = ()
+    options: tuple[str, ...]
+
+    def __init__(self, target: str, options: tuple[str, ...] = ()) -> None:
+        self._set(target=target, options=options)
 
     @classmethod
     def parse(cls, text: str) -> TmpfsSpec:

@@ -16,8 +16,7 @@ The messages are Docker's (``invalid containerPort: x``, ``invalid proto: x``...
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dockyard._util.record import OrderedRecord
 from dockyard.specs._go import GoError, fail, is_ip, parse_int
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -62,17 +61,39 @@ def _unbracket(ip: str) -> str:
     return host
 
 
-@dataclass(frozen=True, order=True)
-class PortBinding:
+class PortBinding(OrderedRecord):
     """One container port published on the host. ``host_ip`` ``""`` means every
     address; ``host_port`` 0 means a random port; ``host_port_end`` > ``host_port``
     means "any free port in host_port..host_port_end" (``8000-8010:80``)."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "container_port",
+        "proto",
+        "host_ip",
+        "host_port",
+        "host_port_end",
+    )
     container_port: int
-    proto: str = "tcp"
-    host_ip: str = ""
-    host_port: int = 0
-    host_port_end: int = 0
+    proto: str
+    host_ip: str
+    host_port: int
+    host_port_end: int
+
+    def __init__(
+        self,
+        container_port: int,
+        proto: str = "tcp",
+        host_ip: str = "",
+        host_port: int = 0,
+        host_port_end: int = 0,
+    ) -> None:
+        self._set(
+            container_port=container_port,
+            proto=proto,
+            host_ip=host_ip,
+            host_port=host_port,
+            host_port_end=host_port_end,
+        )
 
     @classmethod
     def parse(cls, text: str) -> list[PortBinding]:
@@ -153,12 +174,15 @@ def _long_to_short(text: str) -> str:
     return f"{params.get('published', '')}:{params.get('target', '')}/{params['protocol']}"
 
 
-@dataclass(frozen=True, order=True)
-class ExposedPort:
+class ExposedPort(OrderedRecord):
     """A port the container listens on (``EXPOSE``, ``--expose``, compose ``expose:``)."""
 
+    __slots__ = ("port", "proto")
     port: int
-    proto: str = "tcp"
+    proto: str
+
+    def __init__(self, port: int, proto: str = "tcp") -> None:
+        self._set(port=port, proto=proto)
 
     @classmethod
     def parse(cls, text: str) -> ExposedPort:

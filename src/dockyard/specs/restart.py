@@ -7,25 +7,31 @@ daemon's ``ValidateRestartPolicy`` (Docker 25+) makes, with their messages.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 
+from dockyard._util.record import Record
 from dockyard.specs._go import fail
 
 NO, ALWAYS, ON_FAILURE, UNLESS_STOPPED = "no", "always", "on-failure", "unless-stopped"
 POLICIES = (NO, ALWAYS, ON_FAILURE, UNLESS_STOPPED)
-_INT = re.compile(r"[+-]?[0-9]+")
 _HINT = "use no, always, unless-stopped, on-failure or on-failure:N"
 
 
-@dataclass(frozen=True)
-class RestartPolicy:
+@functools.cache
+def _int_re() -> re.Pattern[str]:
+    return re.compile(r"[+-]?[0-9]+")
+
+
+class RestartPolicy(Record):
     """A restart policy; ``max_retries`` (on-failure only) 0 means no limit."""
 
-    name: str = NO
-    max_retries: int = 0
+    __slots__ = ("name", "max_retries")  # noqa: RUF023 (field order)
+    name: str
+    max_retries: int
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str = NO, max_retries: int = 0) -> None:
+        self._set(name=name, max_retries=max_retries)
         if self.name not in POLICIES:
             fail(
                 f"invalid restart policy: unknown policy '{self.name}'; use one of "
@@ -51,7 +57,7 @@ class RestartPolicy:
             fail("invalid restart policy format: no policy provided before colon", hint=_HINT)
         retries = 0
         if count:
-            if not _INT.fullmatch(count):
+            if not _int_re().fullmatch(count):
                 fail(
                     "invalid restart policy format: maximum retry count must be an integer",
                     hint=_HINT,

@@ -17,6 +17,7 @@ given one, the error reads as the docker CLI's ``invalid argument "12q" for
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -34,9 +35,16 @@ from dockyard.specs._go import (
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 _INT64_MAX = (1 << 63) - 1
-_FLOAT = re.compile(
-    r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.I | re.ASCII
-)
+
+
+# compiled on first use: most commands parse no size, duration nor CPU count
+@functools.cache
+def _float_re() -> re.Pattern[str]:
+    return re.compile(
+        r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.I | re.ASCII
+    )
+
+
 _SIZE_HINT = "give a number with an optional unit: b, k, m, g, t or p (for example 512m)"
 
 
@@ -48,7 +56,7 @@ def _parse_size(text: str, units: dict[str, int], flag: str | None) -> int:
     num, suffix = (
         (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
     )
-    if not _FLOAT.fullmatch(num):
+    if not _float_re().fullmatch(num):
         fail(f"strconv.ParseFloat: parsing {quote(num)}: invalid syntax", value=text, flag=flag)
     if num.lstrip("+").isdigit():
         size: float | int = int(num)  # exact, where Go would round through a float64
@@ -130,8 +138,15 @@ def format_duration(seconds: float) -> str:
 
 # -- CPUs ----------------------------------------------------------------------------------
 
-_DEC = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", re.ASCII)
-_FRACTION = re.compile(r"([+-]?\d+)/(\d+)", re.ASCII)
+
+@functools.cache
+def _dec_re() -> re.Pattern[str]:
+    return re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", re.ASCII)
+
+
+@functools.cache
+def _fraction_re() -> re.Pattern[str]:
+    return re.compile(r"([+-]?\d+)/(\d+)", re.ASCII)
 
 
 def parse_cpus(text: str, *, flag: str | None = None) -> int:
@@ -139,10 +154,10 @@ def parse_cpus(text: str, *, flag: str | None = None) -> int:
     ``big.Rat.SetString`` accepts in base 10: ``1.5``, ``.5``, ``3/2``, ``1e-1``."""
     num: int | None = None
     den = 1
-    m = _FRACTION.fullmatch(text)
+    m = _fraction_re().fullmatch(text)
     if m and int(m.group(2)) != 0:
         num, den = int(m.group(1)), int(m.group(2))
-    m = _DEC.fullmatch(text)
+    m = _dec_re().fullmatch(text)
     if m and (m.group(2) or m.group(3)):
         sign, whole, frac, exp = m.group(1), m.group(2), m.group(3) or "", int(m.group(4) or 0)
         num = int(whole + frac or "0") * (-1 if sign == "-" else 1)

@@ -21,23 +21,33 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
-from dataclasses import dataclass
-from typing import Literal
 
+from dockyard._util.record import Record
 from dockyard.specs._go import fail
 
-MountType = Literal["bind", "volume", "tmpfs"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    MountType = Literal["bind", "volume", "tmpfs"]
+
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 CONSISTENCIES = ("consistent", "cached", "delegated")
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+
+
+@functools.cache
+def _name_re() -> re.Pattern[str]:
+    return re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+
+
 _NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 
 
-@dataclass(frozen=True)
-class MountRequest:
+class MountRequest(Record):
     """One mount for the engine to set up, whichever syntax asked for it.
 
     ``source`` is an absolute host path (bind), a volume name ("" for a new
@@ -45,21 +55,74 @@ class MountRequest:
     (``rprivate``). ``options`` are further tmpfs mount options (``noexec``, ``uid=1000``).
     """
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "type",
+        "source",
+        "target",
+        "readonly",
+        "propagation",
+        "nocopy",
+        "tmpfs_size",
+        "tmpfs_mode",
+        "volume_options",
+        "volume_driver",
+        "volume_labels",
+        "volume_subpath",
+        "selinux",
+        "bind_nonrecursive",
+        "options",
+    )
     type: MountType
     source: str
     target: str
-    readonly: bool = False
-    propagation: str = ""
-    nocopy: bool = False
-    tmpfs_size: int | None = None
-    tmpfs_mode: int | None = None
-    volume_options: tuple[tuple[str, str], ...] = ()
-    volume_driver: str = ""
-    volume_labels: tuple[tuple[str, str], ...] = ()
-    volume_subpath: str = ""
-    selinux: str = ""
-    bind_nonrecursive: bool = False
-    options: tuple[str, ...] = ()
+    readonly: bool
+    propagation: str
+    nocopy: bool
+    tmpfs_size: int | None
+    tmpfs_mode: int | None
+    volume_options: tuple[tuple[str, str], ...]
+    volume_driver: str
+    volume_labels: tuple[tuple[str, str], ...]
+    volume_subpath: str
+    selinux: str
+    bind_nonrecursive: bool
+    options: tuple[str, ...]
+
+    def __init__(
+        self,
+        type: MountType,
+        source: str,
+        target: str,
+        readonly: bool = False,
+        propagation: str = "",
+        nocopy: bool = False,
+        tmpfs_size: int | None = None,
+        tmpfs_mode: int | None = None,
+        volume_options: tuple[tuple[str, str], ...] = (),
+        volume_driver: str = "",
+        volume_labels: tuple[tuple[str, str], ...] = (),
+        volume_subpath: str = "",
+        selinux: str = "",
+        bind_nonrecursive: bool = False,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            type=type,
+            source=source,
+            target=target,
+            readonly=readonly,
+            propagation=propagation,
+            nocopy=nocopy,
+            tmpfs_size=tmpfs_size,
+            tmpfs_mode=tmpfs_mode,
+            volume_options=volume_options,
+            volume_driver=volume_driver,
+            volume_labels=volume_labels,
+            volume_subpath=volume_subpath,
+            selinux=selinux,
+            bind_nonrecursive=bind_nonrecursive,
+            options=options,
+        )
 
 
 def clean_path(path: str) -> str:
@@ -91,7 +154,7 @@ def validate_volume_name(name: str) -> None:
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
         )
-    if not _NAME.fullmatch(name):
+    if not _name_re().fullmatch(name):
         fail(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
             f'only "{_NAME_CHARS}" are allowed. If you intended to pass a host directory, '
@@ -140,19 +203,50 @@ def _valid_mode(mode: str) -> bool:
     return all(n == 1 for n in counts.values())
 
 
-@dataclass(frozen=True)
-class VolumeSpec:
+class VolumeSpec(Record):
     """``-v``/compose short syntax. ``source``: an absolute host path (bind), a
     volume name, or "" (anonymous volume)."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "type",
+        "source",
+        "target",
+        "readonly",
+        "selinux",
+        "propagation",
+        "nocopy",
+        "consistency",
+    )
     type: Literal["bind", "volume"]
     source: str
     target: str
-    readonly: bool = False
-    selinux: str = ""  # "", "z" (shared label) or "Z" (private label)
-    propagation: str = ""  # "" = the default, rprivate
-    nocopy: bool = False
-    consistency: str = ""  # accepted, ignored on Linux
+    readonly: bool
+    selinux: str  # "", "z" (shared label) or "Z" (private label)
+    propagation: str  # "" = the default, rprivate
+    nocopy: bool
+    consistency: str  # accepted, ignored on Linux
+
+    def __init__(
+        self,
+        type: Literal["bind", "volume"],
+        source: str,
+        target: str,
+        readonly: bool = False,
+        selinux: str = "",
+        propagation: str = "",
+        nocopy: bool = False,
+        consistency: str = "",
+    ) -> None:
+        self._set(
+            type=type,
+            source=source,
+            target=target,
+            readonly=readonly,
+            selinux=selinux,
+            propagation=propagation,
+            nocopy=nocopy,
+            consistency=consistency,
+        )
 
     @classmethod
     def parse(cls, text: str, *, base_dir: str | None = None) -> VolumeSpec:

@@ -9,15 +9,19 @@ mount(2)/umount2(2) through ctypes (libc is loaded on first use only).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard._util.record import Record
 from dockyard.errors import DockyardError, Unsupported
-from dockyard.oci.runtime_spec import Mount
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
+    from collections.abc import Callable, Sequence
+
+    from dockyard.oci.runtime_spec import Mount
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -42,16 +46,41 @@ _FLAGS = {
 _IGNORED = frozenset({"rw", "defaults", "private", "rprivate"})
 
 
-@dataclass(frozen=True)
-class MountInfo:
+class MountInfo(Record):
     """One line of ``/proc/<pid>/mountinfo``."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "mount_id",
+        "parent_id",
+        "mount_point",
+        "fstype",
+        "source",
+        "super_options",
+    )
     mount_id: int
     parent_id: int
     mount_point: str
     fstype: str
     source: str
     super_options: tuple[str, ...]
+
+    def __init__(
+        self,
+        mount_id: int,
+        parent_id: int,
+        mount_point: str,
+        fstype: str,
+        source: str,
+        super_options: tuple[str, ...],
+    ) -> None:
+        self._set(
+            mount_id=mount_id,
+            parent_id=parent_id,
+            mount_point=mount_point,
+            fstype=fstype,
+            source=source,
+            super_options=super_options,
+        )
 
     def super_option(self, key: str) -> str | None:
         prefix = key + "="
@@ -116,6 +145,8 @@ _libc: ctypes.CDLL | None = None
 
 
 def _lib() -> ctypes.CDLL:
+    import ctypes
+
     global _libc
     if _libc is None:
         lib = ctypes.CDLL(None, use_errno=True)
@@ -132,6 +163,8 @@ def _lib() -> ctypes.CDLL:
 
 
 def _check(rc: int, what: str, path: str) -> None:
+    import ctypes
+
     if rc != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"{what}: {os.strerror(e)}", path)
@@ -171,6 +204,8 @@ def unmount(target: Path | str) -> None:
 
     Not mounted (or missing) is fine: unmounting is idempotent.
     """
+    import ctypes
+
     path = os.fsencode(target)
     lib = _lib()
     if lib.umount2(path, 0) == 0:

@@ -18,16 +18,19 @@ deleted and created again. :func:`changes` lists them as ``docker diff`` does.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
+from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument, Unsupported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+    from typing import Literal
+
+    ChangeKind = Literal["A", "C", "D"]
 
 PAGE_LIMIT = 4095
 # The kernel refuses more lower layers than this (OVL_MAX_STACK).
@@ -35,8 +38,6 @@ MAX_LAYERS = 500
 OPAQUE_XATTR = "trusted.overlay.opaque"
 # Characters overlay (or the option string) would need escaped in a path.
 _SPECIAL = frozenset(",:\\")
-
-ChangeKind = Literal["A", "C", "D"]
 
 
 def needs_escape(path: str) -> bool:
@@ -75,6 +76,9 @@ def too_long(n_layers: int, length: int) -> Unsupported:
 
 def short_link_name(target: str, length: int = 8) -> str:
     """A short, stable, file-name-safe name for ``target`` (base32 of its SHA-256)."""
+    import base64
+    import hashlib
+
     digest = hashlib.sha256(os.fsencode(target)).digest()
     return base64.b32encode(digest).decode().rstrip("=").lower()[:length]
 
@@ -82,12 +86,15 @@ def short_link_name(target: str, length: int = 8) -> str:
 # -- changes ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Record):
     """One line of ``docker diff``: ``A`` added, ``C`` changed, ``D`` deleted."""
 
+    __slots__ = ("kind", "path")
     kind: ChangeKind
     path: str  # absolute, inside the container
+
+    def __init__(self, kind: ChangeKind, path: str) -> None:
+        self._set(kind=kind, path=path)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.path}"

@@ -53,9 +53,6 @@ import functools
 import json
 import os
 import re
-import secrets
-import shutil
-from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from dockyard._util.atomic import atomic_write, fsync_dir
@@ -68,7 +65,6 @@ from dockyard.errors import (
     Unsupported,
 )
 from dockyard.oci.runtime_spec import Mount
-from dockyard.storage import hostmount
 from dockyard.storage.du import tree_size
 from dockyard.storage.overlay import (
     MAX_LAYERS,
@@ -82,6 +78,10 @@ from dockyard.storage.overlay import (
     too_long,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator, Sequence
+
 __all__ = [
     "INIT_LAYER",
     "Change",
@@ -91,7 +91,6 @@ __all__ = [
     "overlay_extra_options",
 ]
 
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 LINK_DIR = "l"
 _PARAMS = "/sys/module/overlay/parameters"
 _FEATURE_OPTIONS = (
@@ -99,6 +98,12 @@ _FEATURE_OPTIONS = (
     ("redirect_dir", "redirect_dir=off"),
     ("metacopy", "metacopy=off"),
 )
+
+
+@functools.cache
+def _key_re() -> re.Pattern[str]:
+    """Compiled on first use (listing and exec build a snapshotter, use no key)."""
+    return re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @functools.cache
@@ -110,6 +115,8 @@ def overlay_extra_options(params_dir: str = _PARAMS) -> tuple[str, ...]:
 def clean_stale_mounts(root: Path, keep: Collection[str] = ()) -> list[str]:
     """Unmount whatever is mounted inside the snapshotter ``root`` (left by a crash),
     except inside the snapshots named in ``keep``. Returns the mount points."""
+    from dockyard.storage import hostmount
+
     base = os.path.abspath(root)
     kept = [os.path.join(base, k) for k in keep]
     return hostmount.unmount_under(
@@ -143,7 +150,7 @@ class Snapshotter:
 
     # -- paths -----------------------------------------------------------------------
     def _dir(self, key: str) -> Path:
-        if not _KEY.fullmatch(key) or key == LINK_DIR:
+        if not _key_re().fullmatch(key) or key == LINK_DIR:
             raise InvalidArgument(f"invalid snapshot key {key!r}")
         return self.root / key
 
@@ -161,7 +168,7 @@ class Snapshotter:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if _KEY.fullmatch(n) and n != LINK_DIR)
+        return sorted(n for n in names if _key_re().fullmatch(n) and n != LINK_DIR)
 
     def upper_dir(self, key: str) -> Path:
         return self._existing(key) / "upper"
@@ -184,6 +191,8 @@ class Snapshotter:
         mount of the container's root. ``init``: put Docker's init layer on top of the
         image (for containers and build steps; not for a plain view of an image).
         Raises AlreadyExists if ``key`` exists."""
+        import secrets
+
         final = self._dir(key)
         lowers = [Path(os.path.abspath(p)) for p in lower_dirs]
         if len(lowers) > MAX_LAYERS:
@@ -221,6 +230,8 @@ class Snapshotter:
                 raise AlreadyExists(f"snapshot {key} already exists") from e
             fsync_dir(self.root)
         except BaseException:
+            import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return [mount]
@@ -270,6 +281,11 @@ class Snapshotter:
         Its host mount points are unmounted first; if its upper dir is mounted
         anywhere else on the host (a container run by an external runtime), the
         snapshot is in use: Conflict."""
+        import secrets
+        import shutil
+
+        from dockyard.storage import hostmount
+
         d = self._existing(key)
         upper = str(d / "upper")
         infos = hostmount.read_mountinfo()
@@ -289,6 +305,8 @@ class Snapshotter:
     def clean_stale(self, keep: Collection[str] = ()) -> None:
         """Repair after a crash: unmount stale host mounts (except in ``keep``), delete
         half-made and half-deleted snapshots and links to lower dirs that are gone."""
+        import shutil
+
         clean_stale_mounts(self.root, keep)
         try:
             entries = list(os.scandir(self.root))
@@ -325,6 +343,8 @@ class Snapshotter:
         finds it should the process die inside the block. The container must not be
         running: overlay does not support changing an upper dir under a live mount.
         """
+        from dockyard.storage import hostmount
+
         (mount,) = self.mounts(key)
         where = self._existing(key) / "merged" if target is None else Path(target)
         where.mkdir(parents=True, exist_ok=True)
@@ -336,6 +356,8 @@ class Snapshotter:
 
     def unmount(self, target: Path) -> None:
         """Unmount ``target`` (detaching it if busy); a no-op if nothing is mounted."""
+        from dockyard.storage import hostmount
+
         hostmount.unmount(target)
 
 

@@ -25,22 +25,24 @@ in Docker, never removes one in use.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import re
-import secrets
-import shutil
-import sqlite3
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from dockyard._util.db import Transaction, ensure_schema
+from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Mount
 from dockyard.storage.du import tree_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping, Sequence
 
 SCHEMA_VERSION = 1
 _DDL = """
@@ -63,11 +65,15 @@ LOCAL = "local"
 # Docker 23+ labels the volumes it makes for a container's anonymous mounts; plain
 # `volume prune` removes only those.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
 _VALID_OPTS = ("type", "device", "o", "size")
 _MANDATORY_OPTS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
 _LIST_FILTERS = ("dangling", "driver", "label", "name")
+
+
+@functools.cache
+def _name_re() -> re.Pattern[str]:
+    return re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
 def validate_name(name: str) -> None:
@@ -77,7 +83,7 @@ def validate_name(name: str) -> None:
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
         )
-    if not _NAME.fullmatch(name):
+    if not _name_re().fullmatch(name):
         raise InvalidArgument(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
             f'only "{_NAME_CHARS}" are allowed. If you intended to pass a host directory, '
@@ -95,15 +101,43 @@ def _is_bind(options: Mapping[str, str]) -> bool:
     return any(o in ("bind", "rbind") for o in options.get("o", "").split(","))
 
 
-@dataclass(frozen=True)
-class Volume:
+class Volume(Record):
+    __slots__ = (  # noqa: RUF023 (field order)
+        "name",
+        "driver",
+        "mountpoint",
+        "created",
+        "labels",
+        "options",
+        "scope",
+    )
     name: str
     driver: str
     mountpoint: Path
     created: float  # seconds since the epoch
-    labels: Mapping[str, str] = field(default_factory=dict)
-    options: Mapping[str, str] = field(default_factory=dict)
-    scope: str = "local"
+    labels: Mapping[str, str]
+    options: Mapping[str, str]
+    scope: str
+
+    def __init__(
+        self,
+        name: str,
+        driver: str,
+        mountpoint: Path,
+        created: float,
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        scope: str = "local",
+    ) -> None:
+        self._set(
+            name=name,
+            driver=driver,
+            mountpoint=mountpoint,
+            created=created,
+            labels={} if labels is None else labels,
+            options={} if options is None else options,
+            scope=scope,
+        )
 
     @property
     def created_at(self) -> str:
@@ -139,14 +173,23 @@ class Volume:
         }
 
 
-@dataclass(frozen=True)
-class VolumeFilters:
+class VolumeFilters(Record):
     """``docker volume ls --filter``: values of one key are ORed (labels: ANDed)."""
 
-    dangling: bool | None = None
-    names: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()  # "key" or "key=value"
-    drivers: tuple[str, ...] = ()
+    __slots__ = ("dangling", "names", "labels", "drivers")  # noqa: RUF023 (field order)
+    dangling: bool | None
+    names: tuple[str, ...]
+    labels: tuple[str, ...]  # "key" or "key=value"
+    drivers: tuple[str, ...]
+
+    def __init__(
+        self,
+        dangling: bool | None = None,
+        names: tuple[str, ...] = (),
+        labels: tuple[str, ...] = (),
+        drivers: tuple[str, ...] = (),
+    ) -> None:
+        self._set(dangling=dangling, names=names, labels=labels, drivers=drivers)
 
     @classmethod
     def parse(cls, args: Sequence[str], allowed: Sequence[str] = _LIST_FILTERS) -> VolumeFilters:
@@ -205,10 +248,13 @@ def label_matches(spec: str, labels: Mapping[str, str]) -> bool:
     return not sep or labels[key] == value
 
 
-@dataclass(frozen=True)
-class PruneReport:
+class PruneReport(Record):
+    __slots__ = ("volumes_deleted", "space_reclaimed")  # noqa: RUF023 (field order)
     volumes_deleted: tuple[str, ...]
     space_reclaimed: int
+
+    def __init__(self, volumes_deleted: tuple[str, ...], space_reclaimed: int) -> None:
+        self._set(volumes_deleted=volumes_deleted, space_reclaimed=space_reclaimed)
 
 
 class VolumeStore:
@@ -245,6 +291,8 @@ class VolumeStore:
         if driver != LOCAL:
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if name is None:
+            import secrets
+
             name = secrets.token_hex(32)
         validate_name(name)
         existing = self._get(name)
@@ -339,6 +387,9 @@ class VolumeStore:
     # -- removal -----------------------------------------------------------------------
     def remove(self, name: str, force: bool = False) -> None:
         """Remove volume ``name``; ``force`` ignores a missing volume. In use: Conflict."""
+        import secrets
+        import shutil
+
         doomed = self.root / f".del-{secrets.token_hex(4)}-{name}"
         with Transaction(self.conn) as c:
             if c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone() is None:
@@ -366,6 +417,8 @@ class VolumeStore:
     def clean_stale(self) -> None:
         """After a crash: finish deletions (``.del-*``) whose volume row is gone and
         put back the data of a removal that did not commit."""
+        import shutil
+
         try:
             entries = builtins.list(os.scandir(self.root))
         except FileNotFoundError:

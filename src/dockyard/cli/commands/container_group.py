@@ -48,7 +48,9 @@ def container(ctx: Context, args: list[str]) -> int:
 def _inspect(ctx: Context, args: list[str], command: str, kinds: tuple[str, ...]) -> int:
     p = Parser(command, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information")
     p.add_argument("-f", "--format", help="Format output using a Go template")
-    p.add_argument("--type", choices=["container", "image", "volume"], help="Only this type")
+    p.add_argument(
+        "--type", choices=["container", "image", "volume", "network"], help="Only this type"
+    )
     p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
     p.add_argument("names", nargs="*")
     ns = p.parse(args)
@@ -88,13 +90,16 @@ def _find(ctx: Context, name: str, kinds: tuple[str, ...]) -> dict[str, Any] | N
                 return inspect_image(ctx.engine.images, ctx.engine.images.resolve(name))
             if kind == "volume":
                 return ctx.engine.volumes.inspect(name)
+            if kind == "network":
+                nets = ctx.engine.networks
+                return nets.inspect(nets.get(name))
         except NotFound:
             continue
     return None
 
 
 def inspect(ctx: Context, args: list[str], command: str = "inspect") -> int:
-    return _inspect(ctx, args, command, ("container", "image", "volume"))
+    return _inspect(ctx, args, command, ("container", "image", "volume", "network"))
 
 
 def container_inspect(ctx: Context, args: list[str], command: str = "container inspect") -> int:

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
 
 from dockyard.cli.args import Parser, UsageError
 from dockyard.cli.context import Context
 from dockyard.cli.streams import TextSink, fileno, isatty
 from dockyard.runtime.errors import ContainerStartError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from typing import TextIO
 
     from dockyard.engine.container_exec import PreparedExec
 
@@ -55,6 +56,8 @@ def _parser(command: str) -> Parser:
 
 
 def _env(ns: argparse.Namespace) -> tuple[str, ...]:
+    if not ns.env_file and not ns.env:
+        return ()
     from dockyard.specs.env import parse_env_file, parse_env_option
 
     env: list[str] = []

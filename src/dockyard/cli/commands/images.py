@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dockyard.cli.args import Parser, parse_filters, require_args
 from dockyard.cli.context import Context
 from dockyard.cli.formatting import write_rows
 from dockyard.cli.units import created_at, human_size, since
 from dockyard.errors import DockyardError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 IMAGES_TABLE_DIGESTS = (

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from dockyard.cli.args import Parser, parse_filters
 from dockyard.cli.context import Context
 from dockyard.cli.formatting import write_rows
 from dockyard.cli.units import human_duration, human_size, since
 from dockyard.runtime.state import parse_rfc3339
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PS_TABLE = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -131,7 +134,9 @@ def ps(ctx: Context, args: list[str], command: str = "ps") -> int:
             from dockyard.errors import InvalidArgument
 
             raise InvalidArgument(f"invalid filter '{key}'")
-    containers = ctx.engine.containers.all()
+    from dockyard.engine.container_list import list_containers
+
+    containers = list_containers(ctx.config, ctx.engine.db)
     last = 1 if ns.latest else ns.last
     show_all = ns.all or last > 0 or "status" in filters or "exited" in filters
     rows: list[dict[str, Any]] = []
@@ -173,6 +178,9 @@ def _row(ctx: Context, c: Any, now: float, trunc: bool, size: bool) -> dict[str,
         "State": c.state.status,
         "Status": status_text(c.state, now),
     }
+    from dockyard.cli.commands.top import ps_network_columns
+
+    row["Ports"], row["Networks"] = ps_network_columns(ctx, c)
     if size:
         try:
             used = ctx.engine.containers.snapshots.usage(rec.id)

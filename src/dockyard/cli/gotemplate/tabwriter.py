@@ -1,63 +1,6 @@
-"""Go's ``text/tabwriter``, as the docker CLI configures it for tables."""
+"""Go's ``text/tabwriter``, as the docker CLI configures it for tables (it lives in
+:mod:`dockyard.cli.tabwriter`, which tables can import without the template engine)."""
 
-from __future__ import annotations
+from dockyard.cli.tabwriter import format_table, tabwrite
 
-import re
-
-
-def tabwrite(
-    text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3, padchar: str = " "
-) -> str:
-    """Go's text/tabwriter (flags 0): cells are tab-terminated, the last cell of a
-    line is not in a column, and a column block is a run of consecutive lines
-    that have that cell; its width is max(cell width + padding, minwidth)."""
-    out: list[str] = []
-    lines: list[list[str]] = [[]]
-
-    def write_lines(line0: int, line1: int, widths: list[int]) -> None:
-        for i in range(line0, line1):
-            for j, cell in enumerate(lines[i]):
-                out.append(cell)
-                if j < len(widths):
-                    if padchar != "\t":
-                        out.append(padchar * (widths[j] - len(cell)))
-                    elif tabwidth:
-                        cellw = -(-widths[j] // tabwidth) * tabwidth
-                        out.append("\t" * -(-(cellw - len(cell)) // tabwidth))
-            if i + 1 < len(lines):
-                out.append("\n")
-
-    def format_block(line0: int, line1: int, widths: list[int]) -> None:
-        column, this = len(widths), line0
-        while this < line1:
-            if column < len(lines[this]) - 1:
-                write_lines(line0, this, widths)
-                line0, width = this, minwidth
-                while this < line1 and column < len(lines[this]) - 1:
-                    width = max(width, len(lines[this][column]) + padding)
-                    this += 1
-                format_block(line0, this, [*widths, width])
-                line0 = this
-            this += 1
-        write_lines(line0, line1, widths)
-
-    start = 0
-    for m in re.finditer("[\t\v\n\f]", text):
-        lines[-1].append(text[start : m.start()])
-        start = m.end()
-        if m.group() in "\n\f":
-            ncells = len(lines[-1])
-            lines.append([])
-            if m.group() == "\f" or ncells == 1:
-                format_block(0, len(lines), [])
-                lines[:] = [[]]
-    if start < len(text):
-        lines[-1].append(text[start:])
-    format_block(0, len(lines), [])
-    return "".join(out)
-
-
-def format_table(rows: list[list[str]]) -> str:
-    """Rows of cells aligned as ``docker ps``/``docker images`` print them
-    (tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)); every row ends with a newline."""
-    return tabwrite("".join("\t".join(row) + "\n" for row in rows))
+__all__ = ["format_table", "tabwrite"]

@@ -44,6 +44,10 @@ def _sorted_keys(m: Mapping[Any, Any]) -> list[Any]:
 
 
 def _struct_fields(v: object) -> dict[str, Any] | None:
+    from dockyard._util.record import Record
+
+    if isinstance(v, Record):  # the value classes that are not dataclasses (start-up)
+        return v.__getstate__()
     if not hasattr(v, "__dataclass_fields__"):
         return None
     import dataclasses

@@ -1,0 +1,101 @@
+"""Start-up is a feature: what ``run`` and ``exec`` import (root: they start processes).
+
+As tests/unit/test_startup_imports.py does for the listing commands: each command runs
+in a fresh ``python -X importtime -m dockyard`` and the modules it imported are checked
+against the ones it has no use for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+]
+
+# Neither command extracts layers, prints templates, nor runs programs besides the
+# container's; exec does not build a create request either.
+RUN_NEVER = (
+    "typing",
+    "threading",
+    "subprocess",
+    "tarfile",
+    "dockyard.image.layers",
+    "dockyard.image.tarstream",
+    "dockyard.cli.gotemplate",
+    "dockyard.engine.container_list",
+)
+EXEC_NEVER = (
+    *RUN_NEVER,
+    "argparse",
+    "socket",
+    "secrets",
+    "shutil",
+    "dockyard.engine.container_config",
+    "dockyard.engine.container_create",
+    "dockyard.oci.image",
+    "dockyard.specs",
+    "dockyard.storage.hostmount",
+)
+
+
+@pytest.fixture(scope="module")
+def dockyard() -> Iterator[list[str]]:
+    root = Path(tempfile.mkdtemp(prefix="dyimp", dir="/var/tmp"))
+    runroot = Path(tempfile.mkdtemp(prefix="dy", dir="/tmp"))
+    argv = [sys.executable, "-m", "dockyard", "--root", str(root), "--runroot", str(runroot)]
+    try:
+        subprocess.run([*argv, "bootstrap", "-q", "busybox"], check=True, timeout=300)
+        yield argv
+    finally:
+        ids = subprocess.run([*argv, "ps", "-aq"], capture_output=True, text=True).stdout
+        if ids.split():
+            subprocess.run([*argv, "rm", "-f", *ids.split()], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def imported(argv: list[str], *args: str) -> set[str]:
+    cmd = [argv[0], "-X", "importtime", *argv[1:], *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def assert_none_of(names: set[str], never: tuple[str, ...]) -> None:
+    found = sorted(n for n in names for p in never if n == p or n.startswith(p + "."))
+    assert not found, f"imported on a hot path: {found}"
+
+
+def test_run_rm(dockyard: list[str]) -> None:
+    names = imported(dockyard, "run", "--rm", "--network", "none", "busybox", "true")
+    assert "dockyard.runtime.executor" in names
+    assert_none_of(names, RUN_NEVER)
+
+
+def test_exec(dockyard: list[str]) -> None:
+    cid = subprocess.run(
+        [*dockyard, "run", "-d", "--network", "none", "busybox", "sleep", "60"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        names = imported(dockyard, "exec", cid, "true")
+        assert "dockyard.runtime.executor" in names
+        assert_none_of(names, EXEC_NEVER)
+    finally:
+        subprocess.run([*dockyard, "rm", "-f", cid], capture_output=True, check=False)
