@@ -100,7 +100,7 @@ def test_minimal_spec_and_defaults() -> None:
 def test_unknown_fields_are_ignored() -> None:
     d = FULL.to_dict()
     d["annotations"] = {"a": "b"}
-    d["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    d["linux"]["intelRdt"] = {"closID": "guaranteed_group"}  # (seccomp is parsed now)
     assert RuntimeSpec.from_dict(d) == FULL
 
 

@@ -31,6 +31,7 @@ def add_create_flags(p: Parser) -> None:
     a("-h", "--hostname", default="", help="Container host name")
     a("--help", action="help", help="Print usage")
     a("--init", action="store_true", help="Run an init inside the container")
+    a("--with-host-ca", action="store_true", help="Mount the host's CA bundle read-only")
     a("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
     a("--ip", default="", help="IPv4 address")
     a("-l", "--label", action="append", default=[], help="Set meta data on a container")
@@ -99,11 +100,14 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
     exposed = [e.render() for item in ns.expose for e in parse_expose(item)]
     log = parse_log_opts(ns.log_opt, ns.log_driver)
     no_new_privs = False
+    seccomp = ""
     for opt in ns.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
             no_new_privs = True
-        elif opt.startswith(("seccomp", "apparmor", "label")):
-            continue  # accepted; no seccomp/apparmor profiles in this runtime yet
+        elif opt.startswith(("seccomp=", "seccomp:")):
+            seccomp = _seccomp_option(opt[len("seccomp=") :])
+        elif opt.startswith(("apparmor", "label")):
+            continue  # accepted; no apparmor/SELinux in this runtime
         else:
             raise InvalidArgument(f"invalid --security-opt: {opt!r}")
     restart = RestartPolicy.parse(ns.restart)
@@ -131,6 +135,7 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         restart=restart,
         auto_remove=ns.rm,
         init=ns.init,
+        host_ca=ns.with_host_ca,
         memory=memory,
         memory_swap=parse_size(ns.memory_swap)
         if ns.memory_swap and ns.memory_swap != "-1"
@@ -161,7 +166,23 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         shm_size=parse_size(ns.shm_size, flag="--shm-size") if ns.shm_size else None,
         oom_score_adj=ns.oom_score_adj,
         runtime=ns.runtime,
+        seccomp_profile=seccomp,
     )
+
+
+def _seccomp_option(value: str) -> str:
+    """``seccomp=unconfined|builtin|FILE``: a file's profile is sent as its JSON text,
+    as Docker's CLI does."""
+    if value in ("unconfined", "builtin"):
+        return value
+    try:
+        with open(value, encoding="utf-8") as f:
+            import json
+
+            return json.dumps(json.load(f), separators=(",", ":"))
+    except (OSError, ValueError) as e:
+        why = f"open {value}: {(e.strerror or str(e)).lower()}" if isinstance(e, OSError) else e
+        raise InvalidArgument(f"opening seccomp profile ({value}) failed: {why}") from None
 
 
 def new_parser(command: str) -> Parser:

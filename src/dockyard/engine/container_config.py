@@ -8,12 +8,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
 
+from dockyard._util.record import Record
 from dockyard.specs.ports import PortBinding
 from dockyard.specs.restart import RestartPolicy
 from dockyard.specs.volumes import MountRequest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,14 @@ class ContainerCreate:
     shm_size: int | None = None
     oom_score_adj: int | None = None
     runtime: str = "dockyard"
+    host_ca: bool = False  # --with-host-ca: the host's CA bundle, read-only
+    # --security-opt seccomp=...: "" (Docker's default profile), "unconfined", "builtin",
+    # or a profile's JSON text (the CLI reads the file, as Docker's does)
+    seccomp_profile: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ContainerCreate:
@@ -88,6 +97,18 @@ class ContainerCreate:
 
     def with_name(self, name: str) -> ContainerCreate:
         return replace(self, name=name)
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict``'s conversion, which also takes the :class:`Record` values
+    (restart policy, ports, mounts): JSON-ready data, same shape, same field order."""
+    if isinstance(value, Record):
+        return {k: _plain(v) for k, v in value.__getstate__().items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _mount(d: dict[str, Any]) -> MountRequest:

@@ -23,6 +23,11 @@ the call raises :class:`ContainerStartError` with Docker's message and exit
 code (127 not found, 126 cannot invoke, 125 otherwise) after reaping the
 child. When the call returns, the container's program is running (exec done).
 
+Seccomp. With ``spec.linux.seccomp`` the child installs the compiled filter (the
+shim passes the program cached at create, :mod:`dockyard.runtime.seccomp`) in
+runc's order: before dropping capabilities, or with no_new_privileges last, just
+before execve. Exec'd processes get the container's filter the same way.
+
 Everything the child sets up (rootfs mounts such as the overlay, /proc, /dev,
 ...) lives in the container's mount namespace and vanishes with it. The only
 object outside is the cgroup, which the caller creates and removes
@@ -43,6 +48,10 @@ from dockyard.oci.runtime_spec import Mount, Process, RuntimeSpec
 from dockyard.runtime import caps, cgroups, mounts
 from dockyard.runtime import linux as L
 from dockyard.runtime.errors import ContainerStartError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.seccomp import Filter
 
 __all__ = ["ContainerStartError", "exec_in_container", "kill", "start_container"]
 
@@ -124,6 +133,7 @@ def start_container(
     stdio: tuple[int, int, int] | None = None,
     cgroup: cgroups.Cgroup | None = None,
     resolve_user: str | None = None,
+    seccomp: bytes | None = None,
 ) -> int:
     """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
 
@@ -135,7 +145,9 @@ def start_container(
     (created) cgroup the process joins before its first instruction.
     ``resolve_user``: a ``user[:group]`` to resolve against the container's own
     /etc/passwd and /etc/group after its rootfs is mounted (replaces
-    ``spec.process.user``; adds HOME). Raises :class:`ContainerStartError`.
+    ``spec.process.user``; adds HOME). ``seccomp``: ``spec.linux.seccomp`` compiled
+    (:func:`dockyard.runtime.seccomp.cached_filter`); compiled here if not given.
+    Raises :class:`ContainerStartError`.
     """
     b = os.path.realpath(bundle)
     root = spec.root.path
@@ -179,6 +191,7 @@ def start_container(
         procs = cgroup.procs_files if cgroup is not None else ()
         ident = _identity_plan(spec.process)
         ign = _ignored_signals()
+        filt = _seccomp_filter(spec, seccomp)
         mplan = mounts.plan(spec.mounts, b)
         rplan = mounts.plan(rootfs_mounts, b)
         r, w = os.pipe()
@@ -200,6 +213,7 @@ def start_container(
                         resolve_user,
                         ident,
                         ign,
+                        filt,
                     ),
                 ),
             )
@@ -213,6 +227,16 @@ def start_container(
             os.close(fd)
     _collect(pid, r)
     return pid
+
+
+def _seccomp_filter(spec: RuntimeSpec, program: bytes | None) -> Filter | None:
+    """The filter ``spec.linux.seccomp`` asks for, ready to install in the child."""
+    sc = spec.linux.seccomp
+    if sc is None:
+        return None
+    from dockyard.runtime import seccomp as S
+
+    return S.Filter(program if program is not None else S.compile_bpf(sc), S.flags(sc))
 
 
 def _unshare_pid() -> None:
@@ -230,6 +254,8 @@ def exec_in_container(
     stdio: tuple[int, int, int] | None = None,
     cgroup: cgroups.Cgroup | None = None,
     resolve_user: str | None = None,
+    seccomp: bytes | None = None,
+    seccomp_flags: int = 0,
 ) -> int:
     """Run ``process`` inside the running container whose init is ``pid``.
 
@@ -237,6 +263,8 @@ def exec_in_container(
     cgroup, pid and mount namespaces; applies ``process`` (capabilities, user,
     no_new_privileges, cwd, env) and execs. Returns the new process's host PID, a
     direct child of the caller. ``resolve_user`` as in :func:`start_container`.
+    ``seccomp``: the container's compiled filter, which the process gets too (as
+    Docker applies the container's profile to exec).
     """
     if not process.args:
         raise InvalidArgument("no command specified")
@@ -265,12 +293,20 @@ def exec_in_container(
             from dockyard.runtime import users  # noqa: F401
         ident = _identity_plan(process)
         ign = _ignored_signals()
+        filt = None
+        if seccomp is not None:
+            from dockyard.runtime.seccomp import Filter
+
+            filt = Filter(seccomp, seccomp_flags)
         r, w = os.pipe()
         try:
             child = _fork_in_pidns(
                 pid_action,
                 lambda: _child_main(
-                    w, lambda: _exec_child(process, stdio, procs, join, resolve_user, ident, ign)
+                    w,
+                    lambda: _exec_child(
+                        process, stdio, procs, join, resolve_user, ident, ign, filt
+                    ),
                 ),
             )
         except BaseException:
@@ -385,10 +421,17 @@ def _identity_plan(process: Process) -> _Identity:
     )
 
 
-def _set_identity(process: Process, ident: _Identity, resolved: bool) -> None:
+def _set_identity(
+    process: Process, ident: _Identity, resolved: bool, filt: Filter | None = None
+) -> None:
     """Drop capabilities and switch user, in the order runc uses. ``resolved``: the user
     was resolved in the child, so apply Docker's rule (no effective/permitted capabilities
-    for a non-root user) here."""
+    for a non-root user) here. ``filt``: the seccomp filter, installed as runc does:
+    while CAP_SYS_ADMIN is still held (before all this), or, with no_new_privileges,
+    last, just before execve (no capability is needed then)."""
+    late = process.no_new_privileges
+    if filt is not None and not late:
+        filt.install()
     if ident is not None:
         for n in ident[0]:
             L.prctl(L.PR_CAPBSET_DROP, n)
@@ -408,6 +451,8 @@ def _set_identity(process: Process, ident: _Identity, resolved: bool) -> None:
             L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, n)
     if process.no_new_privileges:
         L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
+    if filt is not None and late:
+        filt.install()
 
 
 def _apply_rlimits(process: Process) -> None:
@@ -502,6 +547,7 @@ def _start_child(
     resolve_user: str | None,
     ident: _Identity,
     ignored_signals: Sequence[int],
+    filt: Filter | None,
 ) -> None:
     _reset_signals(ignored_signals)
     _join_cgroup(procs)
@@ -529,7 +575,7 @@ def _start_child(
     if spec.root.readonly:
         mounts.readonly_root()
     _apply_rlimits(process)
-    _set_identity(process, ident, resolve_user is not None)
+    _set_identity(process, ident, resolve_user is not None, filt)
     _exec(process, env)
 
 
@@ -541,6 +587,7 @@ def _exec_child(
     resolve_user: str | None,
     ident: _Identity,
     ignored_signals: Sequence[int],
+    filt: Filter | None,
 ) -> None:
     _reset_signals(ignored_signals)
     _join_cgroup(procs)
@@ -549,5 +596,5 @@ def _exec_child(
     _setup_stdio(stdio, process.terminal)
     process, env = _resolve_user(process, resolve_user)
     _apply_rlimits(process)
-    _set_identity(process, ident, resolve_user is not None)
+    _set_identity(process, ident, resolve_user is not None, filt)
     _exec(process, env)

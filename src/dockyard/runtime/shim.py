@@ -209,6 +209,18 @@ class Stdio:
             os.close(fd)
         self.child = ()
 
+    def adopt_console(self, master: int) -> None:
+        """Use ``master``, a pty an external runtime made in the container, instead of
+        ours (tty only)."""
+        for fd in {*self.outs, self.stdin, *self.child} - {-1}:
+            os.close(fd)
+        self.child = ()
+        self.outs = {master: "stdout"}
+        self.stdin = -1 if self.stdin < 0 else os.dup(master)
+        for fd in (master, self.stdin):
+            if fd >= 0:
+                os.set_blocking(fd, False)
+
     def close(self) -> None:
         self.close_child()
         for fd in (*self.outs, self.stdin):
@@ -242,6 +254,7 @@ class Shim:
 
     def __init__(self, cdir: str, rundir: str, listener: socket.socket) -> None:
         self.cdir, self.cfg, self.state = cdir, st.read_shim_config(cdir), st.read_state(cdir)
+        self.rundir = rundir
         self.sock_path = os.path.join(rundir, st.SOCKET_NAME)
         self.listener = listener
         listener.setblocking(False)
@@ -678,6 +691,17 @@ class Shim:
             self._answer("next-exit")
             self.restart_at = time.monotonic() + delay
 
+    def _teardown_external(self) -> None:
+        """``<runtime> delete``, unmount the rootfs (in a forked helper)."""
+        cdir, cfg, rundir = self.cdir, self.cfg, self.rundir
+
+        def body() -> None:
+            from dockyard.runtime.shim_client import stop_external
+
+            stop_external(cdir, cfg, rundir)
+
+        run_in_child(body)
+
     def _answer(self, cond: str | None) -> None:
         s = self.state
         for c, _, removes in [w for w in self.waiters if cond is None or w[1] == cond]:
@@ -690,14 +714,22 @@ class Shim:
         there, never here); it exits and the container becomes our child (subreaper)."""
         self.restart_at = 0.0
         stdio = Stdio(self.cfg.tty, self.cfg.open_stdin)
+        mine, theirs = socket.socketpair()  # an external runtime's pty master comes back
 
         def start() -> dict[str, Any]:
             from dockyard.runtime.shim_client import start_container_process
 
-            return start_container_process(self.cdir, self.cfg, stdio.child)
+            info = start_container_process(self.cdir, self.cfg, stdio.child, self.rundir)
+            if "console_fd" in info:
+                socket.send_fds(theirs, [b"c"], [info.pop("console_fd")])
+                info["console"] = True
+            return info
 
         try:
             info = run_in_child(start)
+            if info.pop("console", False):
+                stdio.close_child()
+                stdio.adopt_console(socket.recv_fds(mine, 16, 1)[1][0])
         except OpError as e:  # a failed start counts as a run that exited with its code
             stdio.close()
             self.stdio, self.exit_code = stdio, e.exit_code
@@ -705,6 +737,9 @@ class Shim:
             self.state = self.state.replace(error=str(e), finished_at=st.rfc3339_nano())
             self._end_run()
             return
+        finally:
+            mine.close()
+            theirs.close()
         stdio.close_child()
         self.adopt(info, stdio)
         self._reap()  # it may be gone already
@@ -713,6 +748,11 @@ class Shim:
         """No more restarts: remove the cgroup and the socket, write the final state,
         answer the waiters."""
         err = self.state.error
+        if self.cfg.runtime != "dockyard":
+            try:
+                self._teardown_external()
+            except OpError as e:
+                err = err or f"removing the container from {self.cfg.runtime}: {e}"
         try:
             remove_cgroup_dirs(self.info.get("cgroup_dirs") or ())
         except OSError as e:
@@ -752,6 +792,8 @@ def serve(cdir: str, rundir: str, listener: socket.socket, info: dict[str, Any],
             pid = shim.pid if shim is not None else info["pid"]
             if pid:
                 os.kill(pid, signal.SIGKILL)
+            if shim is not None and shim.cfg.runtime != "dockyard":
+                shim._teardown_external()
             remove_cgroup_dirs((shim.info if shim is not None else info).get("cgroup_dirs", ()))
             os.unlink(os.path.join(rundir, st.SOCKET_NAME))
         except BaseException:

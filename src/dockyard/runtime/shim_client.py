@@ -55,18 +55,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import sys
 import time
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, Unsupported
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import ContainerStartError
-from dockyard.runtime.shim import Stdio, read_oom_kills, remove_cgroup_dirs, serve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any, NoReturn
 
 _BOOT = (
@@ -107,6 +105,8 @@ def _sun_path(path: str) -> tuple[str, int]:
 
 
 def listen_socket(path: str) -> socket.socket:
+    import socket
+
     os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
     try:
         os.unlink(path)
@@ -124,6 +124,8 @@ def listen_socket(path: str) -> socket.socket:
 
 
 def connect_socket(path: str, timeout: float | None = None) -> socket.socket:
+    import socket
+
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     name, fd = _sun_path(path)
@@ -142,17 +144,26 @@ def connect_socket(path: str, timeout: float | None = None) -> socket.socket:
 
 
 def start_container_process(
-    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...]
+    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None = None
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
-    what the supervisor needs to know about it."""
+    what the supervisor needs to know about it. With an external runtime
+    (``cfg.runtime`` crun or runc, see :func:`_start_external`) the container is the
+    caller's child only if the caller is a child subreaper (the shim is), and
+    ``rundir`` (the container's runroot directory) holds the runtime's state."""
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
+    from dockyard.runtime.shim import read_oom_kills
 
     if cfg.runtime != "dockyard":
-        raise Unsupported(f"runtime {cfg.runtime!r} is not supported by the shim yet")
+        return _start_external(cdir, cfg, child, rundir)
     spec = read_config(cdir)
+    program = None
+    if spec.linux.seccomp is not None:
+        from dockyard.runtime.seccomp import read_filter
+
+        program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
     path = cfg.cgroup_path or spec.linux.cgroups_path
     cg = oom = None
     if path:
@@ -167,7 +178,7 @@ def start_container_process(
         stdio = (child[0], child[1], child[2])
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
-                              resolve_user=user)  # fmt: skip
+                              resolve_user=user, seccomp=program)  # fmt: skip
     except BaseException:
         if cg is not None and created:
             cg.remove(kill=True)
@@ -176,6 +187,149 @@ def start_container_process(
     return {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
             "cgroup_dirs": dirs, "oom_file": oom, "oom_before": oom_before,
             "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
+
+
+# -- external runtimes (crun, runc) ---------------------------------------------------
+
+
+def _rootfs_of(cdir: str, spec: Any = None) -> str:
+    from dockyard.runtime.bundle import read_config
+
+    try:
+        root = (spec or read_config(cdir)).root.path
+    except DockyardError:
+        root = "rootfs"
+    return str(root if root.startswith("/") else os.path.join(cdir, root))
+
+
+def _runtime(cfg: st.ShimConfig, rundir: str | None) -> Any:
+    from dockyard.runtime.external import RUNTIMES, for_host
+
+    if cfg.runtime not in RUNTIMES:
+        raise Unsupported(f"unknown or invalid runtime name: {cfg.runtime}")
+    if rundir is None:
+        raise InvalidArgument(f"runtime {cfg.runtime} needs the container's run directory")
+    return for_host(cfg.runtime, root=os.path.join(rundir, cfg.runtime))
+
+
+def _external_spec(spec: Any, cfg: st.ShimConfig, rootfs: str) -> Any:
+    """config.json as the external runtime gets it: what the built-in runtime decides
+    at start is decided here (the ``-u`` user resolved in the mounted rootfs, with
+    Docker's capability rule for non-root users; the current limits), the rootfs and
+    cgroup paths absolute."""
+    from dataclasses import replace
+
+    from dockyard.oci.runtime_spec import Capabilities, Root, User
+
+    proc = spec.process
+    if cfg.resolve_user:
+        from dockyard.runtime.users import resolve_user
+
+        try:
+            ru = resolve_user(rootfs, cfg.resolve_user)
+        except DockyardError as e:
+            raise ContainerStartError(str(e), exit_code=125) from e
+        env = proc.env
+        if not any(e.startswith("HOME=") for e in env):
+            env = (*env, f"HOME={ru.home}")
+        caps = proc.capabilities
+        if caps is not None and ru.uid != 0:
+            caps = Capabilities(bounding=caps.bounding)
+        proc = replace(proc, user=User(ru.uid, ru.gid, ru.additional_gids), env=env,
+                       capabilities=caps)  # fmt: skip
+    cg_path = cfg.cgroup_path or spec.linux.cgroups_path
+    linux = replace(
+        spec.linux,
+        cgroups_path="/" + cg_path.strip("/") if cg_path else None,
+        resources=cfg.resources() or spec.linux.resources,
+    )
+    return replace(spec, process=proc, root=Root(rootfs, spec.root.readonly), linux=linux)
+
+
+def _start_external(
+    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None
+) -> dict[str, Any]:
+    """The same bundle run by crun or runc (:mod:`dockyard.runtime.external`): the
+    rootfs mounted on the host at ``<cdir>/rootfs``, config.json adjusted into
+    ``<rundir>/bundle``, ``create`` with the container's stdio (or, with a tty,
+    ``--console-socket``: the pty master comes back as ``console_fd``), then
+    ``start``. The runtime makes the cgroup; its state lives in ``<rundir>/<runtime>``.
+    :func:`stop_external` undoes all of it."""
+    from dockyard.errors import ExternalToolFailed
+    from dockyard.runtime import external as X
+    from dockyard.runtime.bundle import read_config, write_config
+    from dockyard.runtime.cgroups import Cgroup
+    from dockyard.runtime.shim import read_oom_kills
+
+    rt = _runtime(cfg, rundir)
+    assert rundir is not None
+    spec = read_config(cdir)
+    rootfs = _rootfs_of(cdir, spec)
+    bundle = os.path.join(rundir, "bundle")
+    _teardown_external(rt, cfg.id, rootfs, bundle)  # what an earlier run left
+    console = None
+    console_fd = -1
+    try:
+        X.mount_rootfs(rootfs, cfg.mounts(), cdir)
+        spec = _external_spec(spec, cfg, rootfs)
+        path = spec.linux.cgroups_path
+        os.makedirs(bundle, 0o700, exist_ok=True)
+        write_config(bundle, spec)
+        if spec.process.terminal:
+            console = X.ConsoleSocket()
+        stdio = (child[0], child[1], child[2])
+        try:
+            pid = rt.create(cfg.id, bundle, stdio=stdio,
+                            console_socket=console.path if console else None)  # fmt: skip
+            if console is not None:
+                console_fd = console.receive()
+            rt.start(cfg.id)
+        except ExternalToolFailed as e:
+            raise ContainerStartError(e.message, exit_code=X.start_error_code(e.message)) from e
+        cg = Cgroup(path) if path else None
+        oom = None
+        d = cg.controller_dir("memory") if cg is not None else None
+        if cg is not None and d is not None:
+            oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
+        info = {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
+                "cgroup_dirs": cg.dirs if cg is not None else (), "oom_file": oom,
+                "oom_before": read_oom_kills(oom), "started_ns": time.time_ns(),
+                "started_mono": time.monotonic(), "runtime": cfg.runtime}  # fmt: skip
+    except BaseException:
+        if console_fd >= 0:
+            os.close(console_fd)
+        _teardown_external(rt, cfg.id, rootfs, bundle)
+        raise
+    finally:
+        if console is not None:
+            console.close()
+    if console_fd >= 0:
+        info["console_fd"] = console_fd
+    return info
+
+
+def _teardown_external(rt: Any, cid: str, rootfs: str, bundle: str) -> None:
+    import shutil
+
+    from dockyard.runtime.external import unmount_rootfs
+
+    try:
+        if rt is not None and rt.root is not None and os.path.isdir(os.path.join(rt.root, cid)):
+            rt.delete(cid, force=True)
+    finally:
+        unmount_rootfs(rootfs)
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+def stop_external(cdir: str, cfg: st.ShimConfig, rundir: str) -> None:
+    """After an external runtime's container ended (or to clean up after a crash):
+    ``delete --force`` it (what is left is killed, the cgroup removed), unmount the
+    rootfs from the host, remove the adjusted bundle."""
+    try:
+        rt = _runtime(cfg, rundir)
+    except DockyardError:  # uninstalled meanwhile: what is on the host still goes
+        rt = None
+    _teardown_external(rt, cfg.id, _rootfs_of(cdir), os.path.join(rundir, "bundle"))
 
 
 def _report(fd: int, msg: dict[str, Any]) -> None:
@@ -213,6 +367,11 @@ def bootstrap(
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
     child). Never returns; on failure nothing is left but state.json saying why."""
+    import signal
+    import socket
+
+    from dockyard.runtime.shim import Stdio, remove_cgroup_dirs, serve
+
     sock_path = os.path.join(rundir, st.SOCKET_NAME)
     info: dict[str, Any] = {}
     try:
@@ -229,7 +388,7 @@ def bootstrap(
         listener = listen_socket(sock_path)
         stdio = Stdio(cfg.tty, cfg.open_stdin)
         try:
-            info = start_container_process(cdir, cfg, stdio.child)
+            info = start_container_process(cdir, cfg, stdio.child, rundir)
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(
@@ -237,6 +396,8 @@ def bootstrap(
             )
             raise
         stdio.close_child()
+        if "console_fd" in info:  # an external runtime made the pty
+            stdio.adopt_console(info.pop("console_fd"))
         started = st.rfc3339_nano(info["started_ns"])
         st.write_state(cdir, st.State(id=cfg.id, status="running", pid=info["pid"],
                                       pid_start=info["pid_start"], shim_pid=me,
@@ -258,6 +419,8 @@ def bootstrap(
             try:
                 os.kill(info["pid"], signal.SIGKILL)
                 os.waitpid(info["pid"], 0)
+                if info.get("runtime"):
+                    stop_external(cdir, st.read_shim_config(cdir), rundir)
                 remove_cgroup_dirs(info["cgroup_dirs"])
                 final = st.read_state(cdir).replace(status="exited", pid=0, exit_code=137)
                 st.write_state(cdir, final.replace(error=f"starting the shim: {e}"))
@@ -344,6 +507,8 @@ def spawn_shim(
         mode = "fork" if _single_threaded() else "exec"
     if mode not in ("fork", "exec"):
         raise InvalidArgument(f"invalid shim spawn mode {mode!r}")
+    import socket
+
     t0 = time.monotonic()
     r, w = os.pipe()
     mine = theirs = None
@@ -353,7 +518,8 @@ def spawn_shim(
     try:
         if mode == "fork":
             import dockyard.runtime.bundle
-            import dockyard.runtime.executor  # noqa: F401  (once here, not in every child)
+            import dockyard.runtime.executor
+            import dockyard.runtime.shim  # noqa: F401  (once here, not in every child)
 
             pid = os.fork()
             if pid == 0:
@@ -451,6 +617,8 @@ class ShimClient:
     def _connect(self, req: dict[str, Any], timeout: float | None = 10.0
                  ) -> tuple[dict[str, Any], socket.socket] | None:  # fmt: skip
         """Send ``req``; the reply and the open socket, or None when no shim listens."""
+        import socket
+
         try:
             s = connect_socket(self.sock_path, timeout)
         except (FileNotFoundError, ConnectionRefusedError):
@@ -559,6 +727,8 @@ class ShimClient:
         lives (SIGKILL, then its normal end), else by hand: kill the container's pid
         if it is still the one recorded, remove the cgroup (killing what is left in it)
         and the socket, and write the final state. Returns that state."""
+        import signal
+
         if self.shim_alive():
             try:
                 self.stop(timeout=0)
@@ -572,21 +742,25 @@ class ShimClient:
                 return self.raw_state()
         s = self.state()
         if s.status in st.FINAL and s == self.raw_state():
+            if os.path.ismount(os.path.join(self.container_dir, "rootfs")):
+                self._stop_external()  # an external runtime's shim died while ending
             return s
         if s.pid and st.pid_alive(s.pid, s.pid_start):
             try:
                 os.kill(s.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        path = None
+        cfg = None
         try:
-            path = st.read_shim_config(self.container_dir).cgroup_path
+            cfg = st.read_shim_config(self.container_dir)
         except DockyardError:
             pass
-        if path:
+        if cfg is not None and cfg.runtime != "dockyard":
+            self._stop_external(cfg)  # delete: kills what is left, removes its cgroup
+        if cfg is not None and cfg.cgroup_path:
             from dockyard.runtime.cgroups import Cgroup
 
-            Cgroup(path).remove(kill=True, timeout=timeout)
+            Cgroup(cfg.cgroup_path).remove(kill=True, timeout=timeout)
         deadline = time.monotonic() + timeout
         while s.pid and st.pid_alive(s.pid, s.pid_start) and time.monotonic() < deadline:
             time.sleep(0.002)
@@ -598,6 +772,15 @@ class ShimClient:
                           finished_at=st.rfc3339_nano(), error=s.error or "killed")  # fmt: skip
         st.write_state(self.container_dir, final)
         return final
+
+    def _stop_external(self, cfg: st.ShimConfig | None = None) -> None:
+        try:
+            stop_external(self.container_dir, cfg or st.read_shim_config(self.container_dir),
+                          self.run_dir)  # fmt: skip
+        except DockyardError:
+            from dockyard.runtime.external import unmount_rootfs
+
+            unmount_rootfs(os.path.join(self.container_dir, "rootfs"))
 
 
 # -- detach keys -----------------------------------------------------------------------

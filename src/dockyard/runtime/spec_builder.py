@@ -23,9 +23,14 @@ from dockyard.oci.runtime_spec import (
     Rlimit,
     Root,
     RuntimeSpec,
+    Seccomp,
     User,
 )
 from dockyard.runtime import caps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.runtime.seccomp import SeccompProfile
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -183,6 +188,12 @@ class SpecOptions:
     sysctls: tuple[tuple[str, str], ...] = ()
     rlimits: tuple[Rlimit, ...] = ()
     oom_score_adj: int | None = None
+    # Docker's profile layout (seccomp.select_profile); None, or privileged: no filter.
+    # Its conditions are evaluated against the capability set, host_arch (Go's GOARCH
+    # names, seccomp.host_arch()) and kernel ((major, minor); None: taken as recent).
+    seccomp: SeccompProfile | None = None
+    host_arch: str = "amd64"
+    kernel: tuple[int, int] | None = None
 
 
 def _mount_depth(m: Mount) -> int:
@@ -270,6 +281,18 @@ def _check_sysctls(o: SpecOptions) -> None:
             raise InvalidArgument(f"sysctl {key!r} is not in a separate kernel namespace")
 
 
+def _capabilities(o: SpecOptions) -> tuple[str, ...]:
+    return tweak_capabilities(o.cap_add, o.cap_drop, o.privileged, o.host_capabilities)
+
+
+def build_seccomp(o: SpecOptions) -> Seccomp | None:
+    """``linux.seccomp``: ``o.seccomp`` resolved for the container's capabilities (as
+    moby does, against the bounding set), or None (unconfined, ``--privileged``)."""
+    if o.seccomp is None or o.privileged:
+        return None
+    return o.seccomp.resolve(_capabilities(o), arch=o.host_arch, kernel=o.kernel)
+
+
 def build_process(o: SpecOptions) -> Process:
     """The ``process`` section alone (also what an exec in the container runs with)."""
     if not o.args:
@@ -282,7 +305,7 @@ def build_process(o: SpecOptions) -> Process:
     env = merge_env(base, o.env)
     if o.home is not None and not any(e.startswith("HOME=") for e in env):
         env += (f"HOME={o.home or '/'}",)
-    caplist = tweak_capabilities(o.cap_add, o.cap_drop, o.privileged, o.host_capabilities)
+    caplist = _capabilities(o)
     return Process(
         args=o.args,
         env=env,
@@ -315,5 +338,6 @@ def build_spec(o: SpecOptions) -> RuntimeSpec:
             resources=_resources(o),
             cgroups_path=o.cgroups_path,
             sysctl=o.sysctls,
+            seccomp=build_seccomp(o),
         ),
     )

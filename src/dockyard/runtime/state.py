@@ -13,7 +13,12 @@ A container directory ``D`` (``$ROOT/containers/<id>/``) holds:
      "log": {"driver": "json-file|none", "max-size": "10m", "max-file": "3"},
      "tty": false, "open_stdin": false, "stop_signal": "SIGTERM" | null,
      "stop_timeout": 10, "resolve_user": "user[:group]" | null,
-     "auto_remove": false, "cleanup_command": ["dockyard", "rm", "-f", "<id>"]}
+     "auto_remove": false, "cleanup_command": ["dockyard", "rm", "-f", "<id>"],
+     "seccomp_filter": "$ROOT/cache/seccomp/<sha256>.bpf" | null}
+
+    ``runtime``: ``dockyard`` (the built-in executor), ``crun`` or ``runc``.
+    ``seccomp_filter``: config.json's ``linux.seccomp`` compiled (compiled again from
+    config.json should the file be gone).
 
 ``state.json`` -- :class:`State`, written only by the shim, atomically (temp file,
     fsync, rename), at every transition::
@@ -285,6 +290,7 @@ class ShimConfig(_Record):
         "resolve_user",
         "auto_remove",
         "cleanup_command",
+        "seccomp_filter",
     )
     id: str
     runtime: str
@@ -303,6 +309,7 @@ class ShimConfig(_Record):
     resolve_user: str | None
     auto_remove: bool
     cleanup_command: tuple[str, ...]
+    seccomp_filter: str | None
 
     def __init__(
         self,
@@ -324,6 +331,7 @@ class ShimConfig(_Record):
         resolve_user: str | None = None,
         auto_remove: bool = False,
         cleanup_command: Sequence[str] = (),
+        seccomp_filter: str | None = None,
     ) -> None:
         if not id or "/" in id:
             raise InvalidArgument(f"invalid {SHIM_FILE}: bad container id {id!r}")
@@ -345,6 +353,7 @@ class ShimConfig(_Record):
             resolve_user=resolve_user,
             auto_remove=auto_remove,
             cleanup_command=tuple(cleanup_command),
+            seccomp_filter=seccomp_filter,
         )
 
     @classmethod
@@ -401,6 +410,7 @@ class ShimConfig(_Record):
             "resolve_user": self.resolve_user,
             "auto_remove": self.auto_remove,
             "cleanup_command": list(self.cleanup_command),
+            "seccomp_filter": self.seccomp_filter,
         }
 
     @classmethod
@@ -435,6 +445,7 @@ class ShimConfig(_Record):
             resolve_user=_get(d, "resolve_user", str, None, w),
             auto_remove=_get(d, "auto_remove", bool, False, w),
             cleanup_command=cmd,
+            seccomp_filter=_get(d, "seccomp_filter", str, None, w),
         )
 
 
