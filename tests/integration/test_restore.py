@@ -77,6 +77,17 @@ def _simulate_reboot(e: Engine, names: list[str]) -> None:
         if pid:
             os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)
+    # a reboot also takes the network namespaces (bind mounts in the runroot), the
+    # bridges and the nft table
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for mp in reversed(points):
+        if mp.startswith(str(e.runroot) + "/"):
+            subprocess.run(["umount", "-l", mp], check=False)
+    from dockyard.engine.network_janitor import collect_by_name
+    from dockyard.network.bridge import root_tag
+
+    collect_by_name(root_tag(e.root))
     shutil.rmtree(e.runroot)
     e.runroot.mkdir()
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("exec:exec_", "Execute a command in a running container"),
     "kill": ("containers:kill", "Kill one or more running containers"),
     "logs": ("containers:logs", "Fetch the logs of a container"),
+    "network": ("network:network", "Manage networks"),
     "pause": ("containers:pause", "Pause all processes within one or more containers"),
     "port": ("top:port", "List port mappings or a specific mapping for the container"),
     "ps": ("ps:ps", "List containers"),
@@ -59,6 +60,9 @@ Options:
                          env DOCKYARD_ROOT)
       --runroot string   Runtime state directory (default "/run/dockyard",
                          env DOCKYARD_RUNROOT)
+      --ca-bundle string The host's CA bundle for containers run --with-host-ca
+                         (env DOCKYARD_CA_BUNDLE, config file key "ca-bundle";
+                         default "/etc/ssl/certs/ca-certificates.crt")
   -v, --version          Print version information and quit
 
 Commands:
@@ -77,12 +81,12 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("--root", "--runroot"):
+        if arg in ("--root", "--runroot", "--ca-bundle"):
             if i + 1 >= len(argv):
                 raise SystemExit(_flag_error(f"flag needs an argument: {arg}", ""))
             opts[arg[2:]] = argv[i + 1]
             i += 2
-        elif arg.startswith(("--root=", "--runroot=")):
+        elif arg.startswith(("--root=", "--runroot=", "--ca-bundle=")):
             key, _, value = arg[2:].partition("=")
             opts[key] = value
             i += 1

@@ -64,6 +64,18 @@ def repair(svc: ContainerService, report: RestoreReport) -> None:
             svc.client(c.id).cleanup()
             report.repaired.append(c.id)
     svc.snapshots.clean_stale(keep=known)
+    # an external runtime's rootfs, mounted on the host by a shim that died (--runtime)
+    from dockyard.storage.snapshots import clean_stale_mounts
+
+    clean_stale_mounts(containers_dir, keep={c.id for c in svc.all() if c.state.running})
+    # network leftovers: namespaces and addresses of containers that are gone, bridges
+    # nobody uses; the nft table is made again from the records (a reboot emptied it)
+    try:
+        for cid in svc.networks.repair(known):
+            if cid not in report.removed_orphans:
+                report.removed_orphans.append(cid)
+    except (DockyardError, OSError) as e:
+        report.failed.append(("network", str(e)))
 
 
 def restore(svc: ContainerService) -> RestoreReport:

@@ -17,11 +17,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument, NotFound
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.engine.container_config import ContainerCreate
     from dockyard.engine.containers import ContainerService
     from dockyard.oci.image import ContainerConfig
@@ -72,6 +74,7 @@ def validate(req: ContainerCreate) -> None:
         raise InvalidArgument(
             f"Invalid value {req.oom_score_adj}, range for oom score adj is [-1000, 1000]"
         )
+    validate_runtime(req.runtime)  # runtime
     from dockyard.specs.volumes import clean_path
 
     seen: set[str] = set()
@@ -91,6 +94,36 @@ def validate(req: ContainerCreate) -> None:
         for given, what in conflicts:
             if given:
                 raise InvalidArgument(f"conflicting options: {what}")
+
+
+# -- runtime and seccomp (--runtime, --security-opt seccomp=...) -----------------------
+
+
+def validate_runtime(name: str) -> None:
+    """The built-in runtime, or crun/runc where installed; else Docker's error."""
+    if name == "dockyard":
+        return
+    import shutil
+
+    from dockyard.runtime.external import RUNTIMES
+
+    if name not in RUNTIMES or shutil.which(name) is None:
+        hint = None
+        if name in RUNTIMES:
+            hint = f"{name} is not installed: apt-get install {name}"
+        raise InvalidArgument(f"unknown or invalid runtime name: {name}", hint=hint)
+
+
+def seccomp_filter(spec: RuntimeSpec, root: Path) -> str | None:
+    """The spec's seccomp profile compiled once, cached under ``$ROOT/cache/seccomp``."""
+    if spec.linux.seccomp is None:
+        return None
+    from dockyard.runtime.seccomp import cached_filter
+
+    return cached_filter(spec.linux.seccomp, root / "cache" / "seccomp")
+
+
+# -- volumes ------------------------------------------------------------------------------
 
 
 def image_volume_requests(req: ContainerCreate, image_cfg: ContainerConfig) -> list[MountRequest]:
@@ -141,6 +174,10 @@ class ContainerBuilder:
         hostname = req.hostname or self.cid[:12]
         mounts = self._etc_files(hostname)
         mounts += self._user_mounts()
+        if req.host_ca:
+            from dockyard.engine.host_ca import host_ca_mount
+
+            mounts.append(host_ca_mount(self.svc.config))
         init_args: tuple[str, ...] = ()
         if req.init:
             mounts.append(_init_mount())
@@ -148,7 +185,8 @@ class ContainerBuilder:
         spec = self._spec((*init_args, *args), hostname, mounts)
         (self.cdir / "rootfs").mkdir()
         write_config(self.cdir, spec)
-        self._write_shim_config(rootfs_mounts, spec)
+        seccomp = seccomp_filter(spec, self.svc.config.root)  # seccomp
+        self._write_shim_config(rootfs_mounts, spec, seccomp)
         from dockyard._util.atomic import atomic_write
 
         atomic_write(self.cdir / MOUNTS_FILE, json.dumps(self.points).encode())
@@ -168,9 +206,11 @@ class ContainerBuilder:
             "ff02::2\tip6-allrouters",
         ]
         hosts += [f"{ip}\t{host}" for host, ip in req.extra_hosts]
+        hosts += self.svc.networks.hosts_lines(self.cid, hostname, req.domainname)
         (cdir / "hosts").write_text("\n".join(hosts) + "\n")
         (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "resolv.conf").write_text(resolv_conf(req))
+        servers = self.svc.networks.nameservers(self.cid)
+        (cdir / "resolv.conf").write_text(resolv_conf(req, servers))
         out = []
         for f in ("resolv.conf", "hostname", "hosts"):
             out.append(bind_mount(str(cdir / f), f"/etc/{f}", readonly=req.read_only))
@@ -293,14 +333,15 @@ class ContainerBuilder:
     # -- the runtime spec and the shim's config -------------------------------------
     def _spec(self, args: Sequence[str], hostname: str, mounts: list[Mount]) -> RuntimeSpec:
         from dockyard.runtime import linux
+        from dockyard.runtime import seccomp as sec  # seccomp
         from dockyard.runtime.spec_builder import SpecOptions, build_spec, merge_env
 
         req, image_cfg = self.req, self.image_cfg
-        network = self.svc.network_namespace(req)
+        network = self.svc.network_namespace(req, self.cid)
         return build_spec(
             SpecOptions(
                 args=tuple(args),
-                env=merge_env(image_cfg.env, req.env),
+                env=merge_env(_ca_env(req, image_cfg.env), req.env),
                 cwd=req.working_dir or image_cfg.working_dir or "/",
                 home=None,
                 hostname=hostname,
@@ -322,10 +363,15 @@ class ContainerBuilder:
                 no_new_privileges=req.no_new_privileges,
                 sysctls=req.sysctls,
                 oom_score_adj=req.oom_score_adj,
+                seccomp=sec.select_profile(req.seccomp_profile),  # seccomp
+                host_arch=sec.host_arch(),  # seccomp
+                kernel=sec.host_kernel(),  # seccomp
             )
         )
 
-    def _write_shim_config(self, rootfs_mounts: Sequence[Mount], spec: RuntimeSpec) -> None:
+    def _write_shim_config(
+        self, rootfs_mounts: Sequence[Mount], spec: RuntimeSpec, seccomp: str | None = None
+    ) -> None:
         from dockyard.runtime.state import ShimConfig, write_shim_config
 
         req, config = self.req, self.svc.config
@@ -362,8 +408,18 @@ class ContainerBuilder:
             resolve_user=req.user or self.image_cfg.user or None,
             auto_remove=req.auto_remove,
             cleanup_command=cleanup,
+            runtime=req.runtime,  # runtime
+            seccomp_filter=seccomp,  # seccomp
         )
         write_shim_config(str(self.cdir), cfg)
+
+
+def _ca_env(req: ContainerCreate, env: tuple[str, ...]) -> tuple[str, ...]:
+    if not req.host_ca:
+        return env
+    from dockyard.engine.host_ca import host_ca_env
+
+    return (*env, *host_ca_env((*env, *req.env)))
 
 
 def _volume_exists(svc: ContainerService, name: str) -> bool:
@@ -386,28 +442,40 @@ def _init_mount() -> Mount:
     )
 
 
-def resolv_conf(req: ContainerCreate) -> str:
+def resolv_conf(
+    req: ContainerCreate,
+    network_servers: Sequence[str] | None = None,
+    host: str | None = None,
+) -> str:
     """The container's /etc/resolv.conf: the host's, minus loopback servers (as Docker
-    does), or what --dns, --dns-search and --dns-option say."""
+    does; kept with ``--network host``), or what --dns, --dns-search and --dns-option
+    say. ``network_servers``: on a user network its gateway, where the embedded DNS
+    listens, in place of the host's servers (``--dns`` still wins). ``host``: the
+    host's file's text (default: read /etc/resolv.conf)."""
     lines: list[str] = []
-    try:
-        host = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        host = ""
-    servers = list(req.dns)
+    if host is None:
+        try:
+            host = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host = ""
+    servers = list(req.dns) or list(network_servers or ())
+    keep_loopback = req.network == "host"
+    from_host = not servers
     search = list(req.dns_search)
     options = list(req.dns_options)
     for line in host.splitlines():
         words = line.split()
         if not words:
             continue
-        if words[0] == "nameserver" and len(words) > 1 and not req.dns:
-            if not words[1].startswith("127.") and words[1] != "::1":
+        if words[0] == "nameserver" and len(words) > 1 and from_host:
+            if keep_loopback or (not words[1].startswith("127.") and words[1] != "::1"):
                 servers.append(words[1])
         elif words[0] == "search" and not req.dns_search:
             search.extend(words[1:])
         elif words[0] == "options" and not req.dns_options:
             options.extend(words[1:])
+    if from_host and not servers and req.network not in ("none", "host"):
+        servers = ["8.8.8.8", "8.8.4.4"]  # Docker's fallback: the host has loopback ones only
     if search:
         lines.append("search " + " ".join(search))
     lines += [f"nameserver {s}" for s in servers]

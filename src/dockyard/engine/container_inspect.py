@@ -144,7 +144,9 @@ def inspect_container(svc: ContainerService, c: Container) -> dict[str, Any]:
         "GraphDriver": _graph_driver(svc, c.id),
         "Mounts": _mounts(svc, c, req, image_cfg),
         "Config": _config(c, req, image_cfg, rec.image_name),
-        "NetworkSettings": _network_settings(req, c.state.pid if s.status in _RUNNING else 0),
+        "NetworkSettings": _network_settings(
+            svc, c, req, image_cfg, c.state.pid if s.status in _RUNNING else 0
+        ),
     }
     return data
 
@@ -306,7 +308,19 @@ def _endpoint() -> dict[str, Any]:
     }
 
 
-def _network_settings(req: ContainerCreate, pid: int) -> dict[str, Any]:
+def _network_settings(
+    svc: ContainerService,
+    c: Container,
+    req: ContainerCreate,
+    image_cfg: ContainerConfig | None,
+    pid: int,
+) -> dict[str, Any]:
+    from dockyard.engine.networks import is_bridge_mode
+
+    if is_bridge_mode(req.network):
+        return svc.networks.network_settings(
+            c.id, req, running=pid > 0, exposed=_exposed(req, image_cfg)
+        )
     networks: dict[str, Any] = {}
     if req.network in ("none", "host"):
         networks[req.network] = _endpoint()

@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dockyard.config import EngineConfig
-from dockyard.engine.container_config import ContainerCreate
 from dockyard.engine.container_records import ContainerRecord, ContainerRecords, name_conflict
-from dockyard.engine.names import random_name
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import state as st
 from dockyard.runtime.shim_client import ShimClient
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.engine.container_config import ContainerCreate
     from dockyard.engine.images import ImageService
+    from dockyard.engine.networks import NetworkService
     from dockyard.runtime.shim_client import ShimHandle
+    from dockyard.specs.ports import PortBinding
     from dockyard.storage.snapshots import Snapshotter
     from dockyard.storage.volumes import VolumeStore
 
@@ -41,6 +40,7 @@ class Container:
 
     record: ContainerRecord
     state: st.State
+    warnings: tuple[str, ...] = ()  # for the user (stderr), e.g. a database port on 0.0.0.0
 
     @property
     def id(self) -> str:
@@ -51,6 +51,8 @@ class Container:
         return self.record.name
 
     def create_request(self) -> ContainerCreate:
+        from dockyard.engine.container_config import ContainerCreate
+
         return ContainerCreate.from_json(self.record.config)
 
 
@@ -62,12 +64,15 @@ class ContainerService:
         images: ImageService,
         snapshots: Snapshotter,
         volumes: VolumeStore,
+        networks: NetworkService,
     ) -> None:
         self.config = config
         self.records = records
         self.images = images
         self.snapshots = snapshots
         self.volumes = volumes
+        self.networks = networks
+        self.start_warnings: list[str] = []  # what the last start() wants the user to read
 
     # -- paths ---------------------------------------------------------------------
     def container_dir(self, cid: str) -> Path:
@@ -91,6 +96,8 @@ class ContainerService:
     def create(self, req: ContainerCreate) -> Container:
         """Make a container (Docker's ``create``). On any failure nothing is left: no
         directory, snapshot, record, nor a volume this call created."""
+        import secrets
+
         from dockyard.engine.container_create import ContainerBuilder, command, validate
 
         validate(req)
@@ -104,6 +111,7 @@ class ContainerService:
         made_volumes: list[str] = []
         try:
             cdir.mkdir(parents=True, mode=0o710)
+            self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))
             ContainerBuilder(self, cid, req, image_cfg, made_volumes).build(lowers, args)
             created_ns = time.time_ns()
@@ -122,9 +130,13 @@ class ContainerService:
         except BaseException:
             self._discard(cid, made_volumes)
             raise
-        return Container(rec, st.State(id=cid))
+        return Container(rec, st.State(id=cid), tuple(self.networks.create_warnings(req)))
 
     def _choose_name(self, name: str | None) -> str:
+        import secrets
+
+        from dockyard.engine.names import random_name
+
         if name is None:
             for _ in range(10):
                 candidate = random_name()
@@ -147,23 +159,30 @@ class ContainerService:
         return name
 
     def _discard(self, cid: str, made_volumes: Sequence[str]) -> None:
+        import shutil
+
         try:
             self.snapshots.remove(cid)
         except (DockyardError, OSError):
             pass
         shutil.rmtree(self.container_dir(cid), ignore_errors=True)
         self.volumes.remove_refs(cid)
+        try:
+            self.networks.teardown(cid)
+        except (DockyardError, OSError):
+            pass
         for v in made_volumes:
             try:
                 self.volumes.remove(v)
             except DockyardError:
                 pass
 
-    def network_namespace(self, req: ContainerCreate) -> str:
-        """The runtime's network: ``none`` (own namespace), ``host``, or a netns path."""
+    def network_namespace(self, req: ContainerCreate, cid: str = "") -> str:
+        """The runtime's network: ``none`` (own namespace), ``host``, or a netns path
+        (container ``cid``'s own, on bridge networks; checked only without ``cid``)."""
         mode = req.network
-        if mode in ("default", "bridge", "none", ""):
-            return "none"  # a namespace with loopback only, until bridge networking lands
+        if mode == "none":
+            return "none"
         if mode == "host":
             return "host"
         if mode.startswith("container:"):
@@ -171,7 +190,9 @@ class ContainerService:
             if other.state.status != "running":
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             return f"/proc/{other.state.pid}/ns/net"
-        raise NotFound(f"network {mode} not found")
+        if self.networks.resolve_mode(req) is None:  # NotFound for an unknown network
+            return "none"
+        return str(self.networks.netns_path(cid)) if cid else "none"
 
     def cgroup_path(self, cid: str) -> str:
         return f"{self.config.cgroup_parent}/{cid}"
@@ -189,6 +210,7 @@ class ContainerService:
         req = c.create_request()
         if req.network.startswith("container:"):
             self._rewrite_netns(c.id, req)
+        self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
         run = self.run_dir(c.id)
         run.mkdir(parents=True, exist_ok=True, mode=0o700)
         return spawn_shim(self.container_dir(c.id), run, attach=attach)
@@ -208,10 +230,29 @@ class ContainerService:
             self.container_dir(cid), replace(spec, linux=replace(spec.linux, namespaces=ns))
         )
 
+    def _port_bindings(self, c: Container, req: ContainerCreate) -> list[PortBinding]:
+        """``-p`` bindings, plus with ``-P`` a random host port for each exposed port
+        (the image's EXPOSE and ``--expose``) that ``-p`` does not publish."""
+        from dockyard.specs.ports import PortBinding
+
+        bindings = list(req.ports)
+        if req.publish_all:
+            exposed = set(req.exposed)
+            image = self.images.store.get(c.record.image_id)
+            if image is not None:
+                exposed.update(self.images.config(image).config.exposed_ports)
+            done = {b.port_key for b in bindings}
+            for key in sorted(exposed):
+                port, _, proto = key.partition("/")
+                if key not in done and port.isdigit():
+                    bindings.append(PortBinding(int(port), proto or "tcp"))
+        return bindings
+
     def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> Container:
         c = self.get(ref)
         if c.state.running:
             self.client(c.id).stop(timeout, signal)
+        self.networks.release_ports(c.id)
         return c
 
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> Container:
@@ -259,6 +300,8 @@ class ContainerService:
         self.records.set_config(c.id, req.to_json())
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> Container:
+        import shutil
+
         c = self.get(ref)
         client = self.client(c.id)
         if c.state.status in ("running", "paused", "restarting") and not force:
@@ -280,6 +323,7 @@ class ContainerService:
                 self.volumes.remove(name)
             except DockyardError:
                 pass
+        self.networks.teardown(c.id)
         try:
             self.snapshots.remove(c.id)
         except (NotFound, FileNotFoundError):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from dockyard.config import EngineConfig
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
+    from dockyard.engine.networks import NetworkService
     from dockyard.storage.volumes import VolumeStore
 
 
@@ -66,8 +67,29 @@ class Engine:
 
         snapshots = Snapshotter(self.config.root / "overlay", link_dir=self.config.runroot / "l")
         return ContainerService(
-            self.config, ContainerRecords(self.db), self.images, snapshots, self.volumes
+            self.config,
+            ContainerRecords(self.db),
+            self.images,
+            snapshots,
+            self.volumes,
+            self.networks,
         )
+
+    @cached_property
+    def networks(self) -> NetworkService:
+        from dockyard.engine.container_records import ContainerRecords
+        from dockyard.engine.networks import NetworkService
+
+        records = ContainerRecords(self.db)
+
+        def name_of(cid: str) -> str | None:
+            rec = records.get(cid)
+            return rec.name if rec else None
+
+        def running(cid: str) -> bool:
+            return self.containers.client(cid).state().running
+
+        return NetworkService(self.config, self.db, container_name=name_of, is_running=running)
 
     def close(self) -> None:
         if "db" in self.__dict__:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from dockyard.cli.args import Parser, UsageError, require_args
 from dockyard.cli.context import Context
 from dockyard.errors import DockyardError, NotFound
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from dockyard.engine.containers import Container
 
 ENGINE_EXIT = 125
@@ -68,6 +69,8 @@ def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, arg
         raise _as_run_error(e)
     except DockyardError as e:
         raise _as_run_error(e)
+    for warning in container.warnings:
+        ctx.err.write(warning + "\n")
     return container, ns
 
 
@@ -88,6 +91,8 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
             if ns.rm:
                 _remove_quietly(ctx, cid)
             raise _as_run_error(e)
+        for warning in svc.start_warnings:
+            ctx.err.write(warning + "\n")
         ctx.print(cid)
         return 0
     return _run_attached(ctx, cid, ns)
@@ -114,6 +119,8 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
         if auto_remove:
             _remove_quietly(ctx, cid)
         raise _as_run_error(e)
+    for warning in svc.start_warnings:
+        ctx.err.write(warning + "\n")
     assert handle is not None and handle.attach_socket is not None
     client = svc.client(cid)
     proxy = str(ns.sig_proxy).lower() not in ("false", "0") and not tty

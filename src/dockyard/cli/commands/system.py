@@ -94,7 +94,24 @@ def _info_data(ctx: Context) -> dict[str, object]:
         "MemTotal": _mem_total(),
         "ServerVersion": __version__,
         "CgroupVersion": "2" if _cgroup2_only() else "1",
+        **_runtime_info(),
     }
+
+
+def _runtime_info() -> dict[str, object]:
+    """Runtimes, DefaultRuntime and SecurityOptions as ``docker info`` has them."""
+    import shutil
+
+    from dockyard.runtime import seccomp
+    from dockyard.runtime.external import RUNTIMES
+
+    runtimes: dict[str, object] = {"dockyard": {"path": "built-in"}}
+    for name in RUNTIMES:
+        path = shutil.which(name)
+        if path is not None:
+            runtimes[name] = {"path": path}
+    security = ["name=seccomp,profile=builtin"] if seccomp.available() else []
+    return {"Runtimes": runtimes, "DefaultRuntime": "dockyard", "SecurityOptions": security}
 
 
 def _os_name() -> str:
@@ -140,6 +157,20 @@ def info(ctx: Context, args: list[str], command: str = "info") -> int:
     ctx.print(f" Server Version: {data['ServerVersion']}")
     ctx.print(f" Storage Driver: {data['Driver']}")
     ctx.print(f" Cgroup Version: {data['CgroupVersion']}")
+    runtimes = data["Runtimes"]
+    assert isinstance(runtimes, dict)
+    ctx.print(f" Runtimes: {' '.join(sorted(runtimes))}")
+    ctx.print(f" Default Runtime: {data['DefaultRuntime']}")
+    security = data["SecurityOptions"]
+    assert isinstance(security, list)
+    ctx.print(" Security Options:")
+    for opt in security:
+        fields = dict(f.split("=", 1) for f in opt.split(","))
+        ctx.print(f"  {fields.pop('name', opt)}")
+        for k, v in fields.items():
+            ctx.print(f"   {k.capitalize()}: {v}")
+    if not security:
+        ctx.print("  none (seccomp unavailable: install libseccomp2)")
     ctx.print(f" Kernel Version: {data['KernelVersion']}")
     ctx.print(f" Operating System: {data['OperatingSystem']}")
     ctx.print(f" OSType: {data['OSType']}")
@@ -148,6 +179,13 @@ def info(ctx: Context, args: list[str], command: str = "info") -> int:
     ctx.print(f" Total Memory: {human_size(int(str(data['MemTotal'])))}")
     ctx.print(f" Docker Root Dir: {data['DockerRootDir']}")
     ctx.print(f" Run Root Dir: {data['RunRoot']}")
+    from dockyard.engine.networks import changed_sysctls
+
+    changed = changed_sysctls(ctx.config.root)
+    if changed:
+        ctx.print(" Sysctls Changed By Dockyard:")
+        for key, v in sorted(changed.items()):
+            ctx.print(f"  {key}={v.get('value', '')} (was {v.get('was', '?')})")
     return 0
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from dockyard.cli.args import Parser, UsageError
 from dockyard.cli.context import Context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.engine.containers import Container
+    from dockyard.engine.networks import NetworkService
     from dockyard.specs.ports import PortBinding
 
 
@@ -39,17 +42,90 @@ def top(ctx: Context, args: list[str], command: str = "top") -> int:
 # -- port -------------------------------------------------------------------------------
 
 
-def published_ports(container: Container) -> list[PortBinding]:
-    """The bindings of ``container`` that are published: each requested one
-    (``container.create_request().ports``) with the host address and port actually
-    bound (a random host port resolved), ready for :func:`port_lines`.
+def published_ports(networks: NetworkService, container: Container) -> list[PortBinding]:
+    """The bindings of ``container`` that are published: each with the host address
+    and port actually bound (a random host port resolved), for :func:`port_lines`."""
+    from dockyard.specs.ports import PortBinding
 
-    Publishing is the networking layer's (a later issue): until it lands and reports
-    what it bound, no port is published, whatever was requested."""
-    requested = container.create_request().ports
-    if not container.state.running or not requested:
+    if not container.state.running:
         return []
-    return []  # networking: the bindings it made for ``requested``
+    return [
+        PortBinding(p.container_port, p.proto, p.host_ip or "0.0.0.0", p.host_port)
+        for p in networks.published(container.id)
+    ]
+
+
+def ports_column(ports: Iterable[tuple[int, str, str, int]], exposed: Iterable[str] = ()) -> str:
+    """``docker ps``'s PORTS from (container port, proto, host ip, host port) of the
+    published ports and ``80/tcp`` keys of exposed ones: ``0.0.0.0:6543->8049/tcp,
+    9000-9001/tcp`` (the docker CLI's ``DisplayablePorts``: ranges grouped)."""
+    rows: list[tuple[int, str, int, str]] = []  # (private, ip, public, proto)
+    published = set()
+    for cport, proto, host_ip, host_port in ports:
+        rows.append((cport, host_ip or "0.0.0.0", host_port, proto))
+        published.add(f"{cport}/{proto}")
+    for key in exposed:
+        port, _, proto = key.partition("/")
+        if key not in published and port.isdigit():
+            rows.append((int(port), "", 0, proto or "tcp"))
+    rows.sort()
+    groups: dict[str, list[int]] = {}
+    order: list[str] = []
+    result: list[str] = []
+    mappings: list[str] = []
+    for private, ip, public, proto in rows:
+        key = proto
+        if ip:
+            if public != private:
+                mappings.append(f"{ip}:{public}->{private}/{proto}")
+                continue
+            key = f"{ip}/{proto}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [private, private]
+            order.append(key)
+        elif private == group[1] + 1:
+            group[1] = private
+        else:
+            result.append(_form_group(key, *group))
+            groups[key] = [private, private]
+    result += [_form_group(key, *groups[key]) for key in order]
+    return ", ".join(result + mappings)
+
+
+def ps_network_columns(ctx: Context, c: Any) -> tuple[str, str]:
+    """``docker ps``'s PORTS and NETWORKS for one listed container: from the network
+    tables and the stored request, without the network service (ps stays light).
+    Exposed ports are the request's (``--expose``, ``-p``); an image's EXPOSE shows
+    in ``inspect`` (NetworkSettings.Ports), not here."""
+    import json
+
+    from dockyard.network.store import ps_columns
+
+    names, published = ps_columns(ctx.engine.db, c.id)
+    req = json.loads(c.record.config)
+    ports = ""
+    if c.state.running and names:
+        exposed = [str(e) for e in req.get("exposed") or ()]
+        exposed += [
+            f"{p.get('container_port')}/{p.get('proto', 'tcp')}" for p in req.get("ports") or ()
+        ]
+        ports = ports_column(
+            [(p.container_port, p.proto, p.host_ip, p.host_port) for p in published], exposed
+        )
+    if not names:
+        mode = str(req.get("network") or "default")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            names = [mode]
+    return ports, ",".join(names)
+
+
+def _form_group(key: str, first: int, last: int) -> str:
+    ip, _, proto = key.rpartition("/")
+    group = str(first) if first == last else f"{first}-{last}"
+    if ip:
+        group = f"{ip}:{group}->{group}"
+    return f"{group}/{proto}"
 
 
 def _host(ip: str) -> str:
@@ -102,7 +178,7 @@ def port(ctx: Context, args: list[str], command: str = "port") -> int:
         _check_port(private)
     c = ctx.engine.containers.get(ref)
     try:
-        lines = port_lines(published_ports(c), private)
+        lines = port_lines(published_ports(ctx.engine.networks, c), private)
     except LookupError as e:
         ctx.err.write(f"Error: No public port '{e.args[0]}' published for {ref}\n")
         return 1
@@ -122,4 +198,4 @@ def _check_port(text: str) -> None:
         raise InvalidArgument(f"invalid proto: {proto}")
 
 
-__all__: Sequence[str] = ("port", "port_lines", "published_ports", "top")
+__all__: Sequence[str] = ("port", "port_lines", "ports_column", "published_ports", "top")
