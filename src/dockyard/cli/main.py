@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volume": ("volume:volume", "Manage volumes"),
     "wait": ("containers:wait", "Block until one or more containers stop"),
     "bootstrap": ("bootstrap:bootstrap", "Make base images from Debian's package archive"),
+    "build": ("build:build", "Build an image from a Dockerfile"),
     "history": ("images:history", "Show the history of an image"),
     "image": ("image_group:image", "Manage images"),
     "images": ("images:images", "List images"),

@@ -1,0 +1,233 @@
+"""``dockyard build``: Docker's classic builder output, plus ``--explain``."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from dockyard.cli.args import Parser, UsageError
+from dockyard.cli.context import Context
+from dockyard.errors import DockyardError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.build.events import BuildEvent
+    from dockyard.build.explain import Preflight
+
+USAGE = "[OPTIONS] PATH | URL | -"
+
+
+def _pairs(
+    values: list[str] | None, flag: str, *, env_fallback: bool
+) -> tuple[tuple[str, str], ...]:
+    import os
+
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise UsageError(f'invalid argument {item!r} for "{flag}" flag', "build")
+        if not eq:
+            if not env_fallback:
+                value = ""
+            elif key in os.environ:
+                value = os.environ[key]
+            else:
+                continue  # docker: --build-arg NAME without a value and unset: ignored
+        out[key] = value
+    return tuple(out.items())
+
+
+class _Renderer:
+    """Build events as Docker's classic builder prints them."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, quiet: bool, explain: bool) -> None:
+        self.out = out
+        self.err = err
+        self.quiet = quiet
+        self.explain = explain
+        self.explained: list[tuple[int, bool, str]] = []
+
+    def __call__(self, event: BuildEvent) -> None:
+        from dockyard.build import events as ev
+
+        if isinstance(event, ev.StepExplained):
+            self.explained.append((event.number, event.hit, event.reason))
+            if not self.quiet:
+                text = "cache hit" if event.hit else f"cache miss: {event.reason}"
+                self.out.write(f" ---> [explain] {text}\n")
+            return
+        if self.quiet:
+            if isinstance(event, ev.Warning):
+                self.err.write(event.text + "\n")
+            return
+        out = self.out
+        if isinstance(event, ev.StepStarted):
+            out.write(f"Step {event.number}/{event.total} : {event.text}\n")
+        elif isinstance(event, ev.TriggersStarted):
+            s = "s" if event.count > 1 else ""
+            out.write(f"# Executing {event.count} build trigger{s}\n")
+        elif isinstance(event, ev.CacheHit):
+            out.write(" ---> Using cache\n")
+        elif isinstance(event, ev.ContainerStarted):
+            out.write(f" ---> Running in {event.container_id[:12]}\n")
+        elif isinstance(event, ev.Output):
+            out.flush()
+            stream = out if event.stream == 1 else self.err
+            buffer = getattr(stream, "buffer", None)
+            if buffer is not None:
+                buffer.write(event.data)
+                buffer.flush()
+            else:
+                stream.write(event.data.decode("utf-8", "replace"))
+            return
+        elif isinstance(event, ev.ContainerRemoved):
+            out.write(f"Removing intermediate container {event.container_id[:12]}\n")
+        elif isinstance(event, ev.StepDone):
+            out.write(f" ---> {_short(event.image_id)}\n" if event.image_id else " ---> \n")
+        elif isinstance(event, ev.Warning):
+            out.write(event.text + "\n")
+        out.flush()
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def build(ctx: Context, args: list[str], command: str = "build") -> int:
+    p = Parser(command, USAGE, "Build an image from a Dockerfile")
+    p.add_argument("-t", "--tag", action="append", help="Name and optionally a tag (name:tag)")
+    p.add_argument("-f", "--file", help="Name of the Dockerfile (default: PATH/Dockerfile)")
+    p.add_argument(
+        "--build-arg", action="append", dest="build_arg", help="Set build-time variables"
+    )
+    p.add_argument("--label", action="append", help="Set metadata for an image")
+    p.add_argument("--target", default="", help="Set the target build stage to build")
+    p.add_argument("--no-cache", action="store_true", dest="no_cache", help="Do not use cache")
+    p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version")
+    p.add_argument("-q", "--quiet", action="store_true", help="Print the image ID on success")
+    p.add_argument("--iidfile", default="", help="Write the image ID to the file")
+    p.add_argument(
+        "--network", default="default", help="Networking mode for RUN (default, host, none)"
+    )
+    p.add_argument("--rm", default="true", help="Remove intermediate containers (always)")
+    p.add_argument(
+        "--force-rm",
+        action="store_true",
+        dest="force_rm",
+        help="Always remove intermediate containers",
+    )
+    p.add_argument("--progress", default="auto", help="Output type (auto, plain)")
+    p.add_argument(
+        "--explain", action="store_true", help="Say why each step hit or missed the cache"
+    )
+    p.add_argument("path", nargs="?")
+    ns = p.parse(args)
+    if not ns.path:
+        raise UsageError(
+            f"\"dockyard build\" requires exactly 1 argument.\nSee 'dockyard build --help'.\n\n"
+            f"Usage:  dockyard build {USAGE}\n\nBuild an image from a Dockerfile",
+            command,
+            exit_code=1,
+        )
+    if ns.network not in ("default", "bridge", "host", "none"):
+        raise InvalidArgument(
+            f"network mode {ns.network!r} is not supported for build: use default, host or none"
+        )
+    from dockyard.build.context import open_context
+    from dockyard.build.dispatch import BuildFailed, BuildOptions
+    from dockyard.engine.builds import BuildService
+    from dockyard.oci.reference import parse_reference
+
+    tags: list[str] = []
+    for tag in ns.tag or []:
+        try:
+            tags.append(str(parse_reference(tag)))
+        except InvalidArgument:
+            raise UsageError(
+                f'invalid argument "{tag}" for "-t, --tag" flag: invalid reference format', command
+            ) from None
+    options = BuildOptions(
+        tags=tuple(ns.tag or []),
+        build_args=_pairs(ns.build_arg, "--build-arg", env_fallback=True),
+        labels=_pairs(ns.label, "--label", env_fallback=False),
+        target=ns.target,
+        no_cache=ns.no_cache,
+        pull=ns.pull,
+        network="default" if ns.network == "bridge" else ns.network,
+        explain=ns.explain,
+    )
+    renderer = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
+    stdin = sys.stdin.buffer if ns.path == "-" or ns.file == "-" else None
+    with open_context(ns.path, dockerfile=ns.file, stdin=stdin, tmp_dir=None) as context:
+        if ns.explain:
+            from dockyard.build.explain import preflight
+
+            ctx.out.write(_render_preflight(preflight(context)))
+        elif not ns.quiet:
+            from dockyard.build.explain import tar_size
+            from dockyard.cli.units import human_size
+
+            ctx.out.write(
+                f"Sending build context to Docker daemon  {human_size(tar_size(context))}\n"
+            )
+        try:
+            result = BuildService(ctx.engine).build(context, options, renderer)
+        except BuildFailed as e:
+            ctx.out.flush()
+            ctx.err.write(e.message + "\n")
+            return e.code
+        except DockyardError as e:
+            from dockyard.dockerfile.errors import DockerfileError
+
+            if isinstance(e, DockerfileError):
+                raise
+            ctx.out.flush()
+            ctx.err.write(e.message + "\n")
+            if e.hint:
+                ctx.err.write(f"hint: {e.hint}\n")
+            return 1
+    if ns.iidfile:
+        from pathlib import Path
+
+        from dockyard._util.atomic import atomic_write
+
+        atomic_write(Path(ns.iidfile), result.image_id.encode())
+    if ns.quiet:
+        ctx.print(result.image_id)
+        return 0
+    if ns.explain:
+        hits = sum(1 for _, hit, _ in renderer.explained if hit)
+        ctx.print(f"[explain] {hits} of {len(renderer.explained)} steps from cache")
+    ctx.print(f"Successfully built {_short(result.image_id)}")
+    for tag in ns.tag or []:
+        ctx.print(f"Successfully tagged {_familiar(tag)}")
+    return 0
+
+
+def _render_preflight(report: Preflight) -> str:
+    from dockyard.cli.units import human_size
+
+    lines = [
+        f"[explain] context: {report.files} files, {human_size(report.total_bytes)}"
+        + (f" (ignore file: {report.ignore_file})" if report.ignore_file else " (no .dockerignore)")
+    ]
+    if report.largest_files:
+        lines.append("[explain] largest files:")
+        lines += [f"[explain]   {human_size(size):>9}  {rel}" for rel, size in report.largest_files]
+    if report.largest_dirs:
+        lines.append("[explain] largest directories:")
+        lines += [f"[explain]   {human_size(size):>9}  {rel}/" for rel, size in report.largest_dirs]
+    if report.suggestions:
+        lines.append("[explain] suggested .dockerignore lines:")
+        lines += [
+            f"[explain]   {line:<20} # saves {human_size(size)}"
+            for line, size in report.suggestions
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _familiar(tag: str) -> str:
+    from dockyard.oci.reference import parse_reference
+
+    return parse_reference(tag).familiar
