@@ -16,9 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from dockyard.engine import dns_service
 from dockyard.network import dns_wire as w
 from dockyard.network.bridge import root_tag
-from dockyard.network.dns_server import ensure_dns_server, running_pid, stop_dns_server
+from dockyard.network.dns_control import running_pid, stop_dns_server
 from tests.conftest import CLI
 from tests.integration.test_run_flags import Site, inspect, make_cli, make_site
 from tests.unit.test_dns import FakeUpstream
@@ -52,7 +53,7 @@ def upstream(site: Site) -> Iterator[FakeUpstream]:
         return w.encode(w.reply(q, w.NXDOMAIN))
 
     up = FakeUpstream(handler)
-    ensure_dns_server(site.root, site.runroot, upstreams=[str(up.upstream)])
+    dns_service.ensure(site.root, site.runroot, upstreams=[str(up.upstream)])
     try:
         yield up
     finally:
@@ -148,6 +149,13 @@ def test_restart_and_removal_are_followed(dy: CLI, nets: list[str], prefix: str)
     out = dy.ok("run", "--rm", "--network", net, "busybox", "wget", "-qO-",
                 f"http://{prefix}a/hostname")  # fmt: skip
     assert out.strip() == cid[:12]
+    # a stopped container has no name (Docker's behaviour), and has it back at start
+    dy.ok("stop", "-t", "0", f"{prefix}a")
+    r = dy("run", "--rm", "--network", net, "busybox", "nslookup", f"{prefix}a")
+    assert r.code != 0 and "NXDOMAIN" in r.out + r.err
+    dy.ok("start", f"{prefix}a")
+    out = dy.ok("run", "--rm", "--network", net, "busybox", "nslookup", f"{prefix}a")
+    assert f"Address: {ip}" in out
     dy.ok("rm", "-f", f"{prefix}a")
     r = dy("run", "--rm", "--network", net, "busybox", "nslookup", f"{prefix}a")
     assert r.code != 0 and "NXDOMAIN" in r.out + r.err
@@ -161,3 +169,14 @@ def test_host_side_view(dy: CLI, nets: list[str], prefix: str) -> None:
     p = subprocess.run(["/bin/busybox", "nslookup", f"{prefix}a", gateway],
                        capture_output=True, text=True, timeout=20)  # fmt: skip
     assert f"Address: {ip}" in p.stdout, p.stdout + p.stderr
+
+
+def test_a_published_port_53_does_not_capture_names(dy: CLI, nets: list[str], prefix: str) -> None:
+    """A container publishing 53 on every host address (a DNS server of the user's)
+    must not take the queries its network sends to the embedded DNS."""
+    net = network(dy, nets, f"{prefix}n")
+    dy.ok("run", "-d", "--network", net, "--name", f"{prefix}a", "busybox", "sleep", "60")
+    dy.ok("run", "-d", "--network", net, "--name", f"{prefix}dns", "-p", "53:53/udp",
+          "-p", "53:53/tcp", "busybox", "sleep", "60")  # fmt: skip
+    out = dy.ok("run", "--rm", "--network", net, "busybox", "nslookup", f"{prefix}a")
+    assert f"Address: {ip_of(dy, f'{prefix}a', net)}" in out

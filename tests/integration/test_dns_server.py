@@ -28,7 +28,7 @@ import pytest
 
 from dockyard._util.db import open_db
 from dockyard.network import dns_wire as w
-from dockyard.network.dns_server import (
+from dockyard.network.dns_control import (
     PID_FILE,
     ensure_dns_server,
     proc_start_time,
@@ -374,7 +374,7 @@ def sandbox(env: Env, net: Net) -> Iterator[Sandbox]:
 
 def ask_from(ns: str, src: str, server: str, name: str) -> list[str]:
     """``[rcode, addresses...]`` of a query sent from ``src`` inside ``ns``."""
-    from dockyard.network.dns_server import _src_dir
+    from dockyard.network.dns_control import _src_dir
 
     p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-I", "-S", "-c", _CLIENT,
                         _src_dir(), src, server, name],

@@ -83,7 +83,7 @@ def nothing_left(site: Site, seen: set[tuple[str, str]]) -> Iterator[None]:
     yield
     remove_everything(site)
     remove_networks(site)
-    from dockyard.network.dns_server import stop_dns_server
+    from dockyard.network.dns_control import stop_dns_server
 
     stop_dns_server(site.runroot)
     assert leftovers(site, seen) == []
@@ -141,7 +141,7 @@ def link_names(kind: str) -> list[str]:
 
 def leftovers(site: Site, seen: set[tuple[str, str]]) -> list[str]:
     from dockyard.network.bridge import veth_name
-    from dockyard.network.dns_server import running_pid
+    from dockyard.network.dns_control import running_pid
 
     t = tag(site)
     found = [f"bridge {b}" for b in link_names("bridge") if b.startswith(f"dy{t}-")]
@@ -559,7 +559,7 @@ def test_nothing_left_after_rm(dy: NetCLI, site: Site, seen: set[tuple[str, str]
         e.networks.settle()
     finally:
         e.close()
-    from dockyard.network.dns_server import running_pid
+    from dockyard.network.dns_control import running_pid
 
     # the DNS server leaves by itself once no user network is left
     wait_until(lambda: running_pid(site.runroot) is None, timeout=20, what="the DNS server")

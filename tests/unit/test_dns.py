@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dockyard._util.db import ensure_schema
 from dockyard.engine.container_records import SCHEMA as CONTAINERS_SCHEMA
-from dockyard.network import dns
+from dockyard.network import dns, dns_forward
 from dockyard.network import dns_wire as w
 from dockyard.network.store import DDL as NETWORKS_DDL
 
@@ -137,6 +137,20 @@ def test_names_on_the_askers_network(view: dns.View) -> None:
     (rr,) = answer.records
     assert rr == w.Record("web", w.A, w.IN, dns.TTL, "172.18.0.2")
     assert dns.TTL == 1
+
+
+def test_stopped_containers_have_no_name(view: dns.View) -> None:
+    """With a liveness check (the engine's), a stopped container is not answered:
+    its name is forwarded, as Docker removes it at stop; an alias keeps the rest."""
+
+    def alive(cid: str) -> bool:
+        return cid != A_ID
+
+    q = w.Question("web", w.A)
+    assert dns.decide(view, q, "172.18.0.3", GW1, alive=alive) == dns.FORWARD
+    answer = dns.decide(view, w.Question("app", w.A), "172.18.0.3", GW1, alive=alive)
+    assert ips(answer) == ["172.18.0.3"]
+    assert ips(dns.decide(view, q, "172.18.0.3", GW1, alive=lambda cid: True)) == ["172.18.0.2"]
 
 
 def test_an_alias_of_several_containers_rotates(view: dns.View) -> None:
@@ -358,23 +372,23 @@ def test_host_upstreams(tmp_path: Path) -> None:
         "# comment\nsearch example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n"
         "nameserver fe80::1%eth0\nnameserver bogus\nnameserver 10.0.0.1\noptions edns0\n"
     )
-    assert dns.host_upstreams(str(conf)) == (
-        dns.Upstream("127.0.0.53"),
-        dns.Upstream("10.0.0.1"),
-        dns.Upstream("fe80::1%eth0"),
+    assert dns_forward.host_upstreams(str(conf)) == (
+        dns_forward.Upstream("127.0.0.53"),
+        dns_forward.Upstream("10.0.0.1"),
+        dns_forward.Upstream("fe80::1%eth0"),
     )
-    assert dns.host_upstreams(str(tmp_path / "missing")) == ()
+    assert dns_forward.host_upstreams(str(tmp_path / "missing")) == ()
 
 
 def test_parse_upstream() -> None:
-    assert dns.parse_upstream("1.2.3.4") == dns.Upstream("1.2.3.4", 53)
-    assert dns.parse_upstream("1.2.3.4:5353") == dns.Upstream("1.2.3.4", 5353)
-    assert dns.parse_upstream("::1") == dns.Upstream("::1", 53)
-    assert dns.parse_upstream("[::1]:5353") == dns.Upstream("::1", 5353)
-    assert str(dns.Upstream("::1", 5353)) == "[::1]:5353"
+    assert dns_forward.parse_upstream("1.2.3.4") == dns_forward.Upstream("1.2.3.4", 53)
+    assert dns_forward.parse_upstream("1.2.3.4:5353") == dns_forward.Upstream("1.2.3.4", 5353)
+    assert dns_forward.parse_upstream("::1") == dns_forward.Upstream("::1", 53)
+    assert dns_forward.parse_upstream("[::1]:5353") == dns_forward.Upstream("::1", 5353)
+    assert str(dns_forward.Upstream("::1", 5353)) == "[::1]:5353"
     for bad in ("example.org", "1.2.3.4:0", "[::1", "1.2.3.4:99999", ""):
         with pytest.raises(ValueError):
-            dns.parse_upstream(bad)
+            dns_forward.parse_upstream(bad)
 
 
 # -- the forwarding client, against fake upstreams on loopback ---------------------------------
@@ -403,8 +417,8 @@ class FakeUpstream:
             t.start()
 
     @property
-    def upstream(self) -> dns.Upstream:
-        return dns.Upstream("127.0.0.1", self.port)
+    def upstream(self) -> dns_forward.Upstream:
+        return dns_forward.Upstream("127.0.0.1", self.port)
 
     def _udp(self) -> None:
         self.udp.settimeout(0.1)
@@ -478,7 +492,7 @@ def a_of(answer: bytes | None) -> list[str]:
 
 def test_forward_udp(upstreams: Callable[[Handler], FakeUpstream]) -> None:
     up = upstreams(answer_with("198.51.100.7"))
-    answer = dns.forward(query("example.org", mid=4242), [up.upstream])
+    answer = dns_forward.forward(query("example.org", mid=4242), [up.upstream])
     assert answer is not None and w.parse(answer).id == 4242  # the client's id again
     assert a_of(answer) == ["198.51.100.7"]
     assert up.queries == [("example.org", False)]
@@ -495,7 +509,7 @@ def test_forward_falls_back_to_tcp_when_truncated(
         return w.encode(w.reply(q, answers=rrs))
 
     up = upstreams(handler)
-    answer = dns.forward(query("big.example"), [up.upstream])
+    answer = dns_forward.forward(query("big.example"), [up.upstream])
     assert len(a_of(answer)) == 50
     assert up.queries == [("big.example", False), ("big.example", True)]
 
@@ -508,18 +522,18 @@ def test_forward_next_server_on_timeout_refusal_and_servfail(
     good = upstreams(answer_with("198.51.100.8"))
     closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     closed.bind(("127.0.0.1", 0))
-    refused = dns.Upstream("127.0.0.1", closed.getsockname()[1])
+    refused = dns_forward.Upstream("127.0.0.1", closed.getsockname()[1])
     closed.close()  # nothing listens there now: ICMP port unreachable
     t0 = time.monotonic()
     ups = [refused, silent.upstream, failing.upstream, good.upstream]
-    answer = dns.forward(query("example.org"), ups, timeout=0.3)
+    answer = dns_forward.forward(query("example.org"), ups, timeout=0.3)
     assert a_of(answer) == ["198.51.100.8"]
     assert 0.3 <= time.monotonic() - t0 < 1.5
     # all servers failing: the last SERVFAIL is passed on; none answering: None
-    last = dns.forward(query("example.org"), [failing.upstream], timeout=0.3)
+    last = dns_forward.forward(query("example.org"), [failing.upstream], timeout=0.3)
     assert last is not None and w.parse(last).rcode == w.SERVFAIL
-    assert dns.forward(query("example.org"), [silent.upstream], timeout=0.2) is None
-    assert dns.forward(query("example.org"), [], timeout=0.2) is None
+    assert dns_forward.forward(query("example.org"), [silent.upstream], timeout=0.2) is None
+    assert dns_forward.forward(query("example.org"), [], timeout=0.2) is None
 
 
 def test_forward_ignores_answers_that_do_not_match(
@@ -530,4 +544,4 @@ def test_forward_ignores_answers_that_do_not_match(
         return w.encode(wrong._replace(questions=(w.Question("evil", w.A),)))
 
     up = upstreams(handler)
-    assert dns.forward(query("example.org"), [up.upstream], timeout=0.3) is None
+    assert dns_forward.forward(query("example.org"), [up.upstream], timeout=0.3) is None

@@ -80,6 +80,23 @@ def test_render_is_deterministic_and_minimal() -> None:
     assert "masquerade" not in internal_only
 
 
+def test_the_embedded_dns_is_never_dnatted_away() -> None:
+    """A container publishing 53 on every address must not capture the name
+    resolution of user networks (the DNS server listens on their gateways)."""
+    text = render(
+        Ruleset(
+            "dockyard_x",
+            (BridgeNet("b0", "10.0.0.0/24", dns="10.0.0.1"), BridgeNet("b1", "10.0.1.0/24")),
+            (PortForward("udp", 53, "", "10.0.0.2", 53, "b0"),),
+        )
+    )
+    keep = "ip daddr 10.0.0.1 meta l4proto { tcp, udp } th dport 53 return"
+    for chain in ("prerouting", "output"):
+        body = text.split(f"chain {chain} {{")[1].split("\n\t}")[0]
+        assert body.index(keep) < body.index("jump published"), body
+    assert "ip daddr" not in render(Ruleset("dockyard_x", (BridgeNet("b0", "10.0.0.0/24"),)))
+
+
 def test_delete_script_never_fails_on_a_missing_table() -> None:
     assert delete_script("dockyard_x") == (
         "table inet dockyard_x {}\ndelete table inet dockyard_x\n"

@@ -513,10 +513,15 @@ class NetworkService:
             if made_bridges or ports_changed:
                 warnings += self._sync_firewall()
         if any(not a.network.is_default for a in atts):
-            # names on user networks: the embedded DNS answers on their gateways
-            from dockyard.network.dns_server import ensure_dns_server
+            # names on user networks: the embedded DNS answers on their gateways. If
+            # it cannot start, the container still runs (by address): a warning
+            from dockyard.engine import dns_service
+            from dockyard.errors import DockyardError
 
-            ensure_dns_server(self.config.root, self.config.runroot)
+            try:
+                dns_service.ensure(self.config.root, self.config.runroot)
+            except DockyardError as e:
+                warnings.append(f"WARNING: no name resolution on user networks: {e}")
         return warnings
 
     def _check_claim(self, net: NetworkRecord) -> None:
@@ -633,7 +638,9 @@ class NetworkService:
                 if b.host_ip and not b.host_ip.startswith("127.") and b.host_ip != "0.0.0.0":
                     _check_local_address(b.host_ip, b)
                 host_ip = "" if b.host_ip == "0.0.0.0" else b.host_ip
-                listening = found.setdefault(b.proto, hostports.listeners(b.proto))
+                if b.proto not in found:
+                    found[b.proto] = self._foreign_listeners(b.proto)
+                listening = found[b.proto]
                 ours = [r for r in rows + made if r.proto == b.proto]
                 if b.host_port and not b.host_port_end:
                     port = b.host_port
@@ -643,6 +650,16 @@ class NetworkService:
                 made.append(Published(cid, b.proto, host_ip, port, b.container_port))
             self.store.add_published(made)
         return True
+
+    def _foreign_listeners(self, proto: str) -> list[Any]:
+        """The host's listening sockets, less our embedded DNS on our gateways: it
+        is never DNAT'd away (see firewall.render), so port 53 stays publishable."""
+        from dockyard.network import hostports
+
+        gateways = {n.gateway for n in self.store.all() if not n.is_default and n.gateway}
+        return [
+            lst for lst in hostports.listeners(proto) if not (lst.port == 53 and lst.ip in gateways)
+        ]
 
     def _check_free(
         self,
@@ -691,7 +708,7 @@ class NetworkService:
         # every bridge that exists, a lingering idle one too: the next container on it
         # then finds the table as it needs it
         bridges = tuple(
-            fw.BridgeNet(n.bridge, n.subnet, n.internal)
+            fw.BridgeNet(n.bridge, n.subnet, n.internal, "" if n.is_default else n.gateway)
             for n in nets.values()
             if n.bridge and br.is_bridge(n.bridge)
         )

@@ -3,7 +3,7 @@
 Started on demand by the engine, detached (its own session, stdio on /dev/null,
 not the caller's child), it outlives the CLI like a container's shim does::
 
-    from dockyard.network.dns_server import ensure_dns_server
+    from dockyard.network.dns_control import ensure_dns_server
     ensure_dns_server(config.root, config.runroot)   # -> pid
 
 **Who calls it.** The network service (``engine/networks.py``,
@@ -55,211 +55,22 @@ import signal
 import sys
 import time
 
+from dockyard.network.dns_control import Lock, remove_pid_file, running_pid, write_pid_file
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable, Sequence
 
-    from dockyard.network.dns import Forward, Reactor, StateDB, Upstream
+    from dockyard.network.dns import Forward, Liveness, StateDB
+    from dockyard.network.dns_forward import Reactor, Upstream
 
-PID_FILE = "dns.pid"
-LOCK_FILE = "dns.lock"
-LOG_FILE = "dns.log"
 PORT = 53
 IDLE_EXIT = 10.0
 RESCAN = 1.0
 MAX_FORWARDS = 256
 MAX_TCP_CLIENTS = 64
 TCP_IDLE = 10.0
-START_TIMEOUT = 10.0
-
-_BOOT = (
-    "import sys;sys.path.insert(0,sys.argv.pop(1));"
-    "from dockyard.network.dns_server import main;sys.exit(main(sys.argv[1:]))"
-)
-
-# -- the pid file ------------------------------------------------------------------------
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time (clock ticks after boot) of a live process; None if gone or a zombie."""
-    if pid <= 0:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
-def running_pid(runroot: str | os.PathLike[str]) -> int | None:
-    """The pid of this runroot's DNS server if it runs (pid file and /proc agree)."""
-    try:
-        with open(os.path.join(runroot, PID_FILE)) as f:
-            pid_s, start_s = f.read().split()[:2]
-        pid, start = int(pid_s), int(start_s)
-    except (OSError, ValueError):
-        return None
-    return pid if proc_start_time(pid) == start else None
-
-
-class _Lock:
-    def __init__(self, runroot: str | os.PathLike[str], *, block: bool = True) -> None:
-        self.path = os.path.join(runroot, LOCK_FILE)
-        self.block = block
-        self.fd = -1
-
-    def acquire(self) -> bool:
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.block else fcntl.LOCK_NB))
-        except BlockingIOError:
-            self.release()
-            return False
-        return True
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> _Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _src_dir() -> str:
-    import dockyard
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
-
-
-def server_argv(
-    python: str,
-    root: str | os.PathLike[str],
-    runroot: str | os.PathLike[str],
-    *args: str,
-) -> list[str]:
-    """``python -I -S -c BOOT SRC --root R --runroot RR ...``: isolated, no site (the
-    server needs only the stdlib and this package)."""
-    flags = ["-I", "-S"] + (["-B"] if sys.dont_write_bytecode else [])
-    return [python, *flags, "-c", _BOOT, _src_dir(),
-            "--root", os.fspath(root), "--runroot", os.fspath(runroot), *args]  # fmt: skip
-
-
-def ensure_dns_server(
-    root: str | os.PathLike[str],
-    runroot: str | os.PathLike[str],
-    *,
-    upstreams: Sequence[str] | None = None,
-    log: bool | None = None,
-    python: str = sys.executable,
-) -> int:
-    """The pid of the DNS server of this root, started if it does not run; a running
-    one is told to look for new networks now. ``upstreams`` (``"127.0.0.1:5353"``...)
-    replaces the host's resolv.conf servers (for tests; ignored when the server runs
-    already). ``log``: write ``RUNROOT/dns.log`` (default: ``DOCKYARD_DNS_LOG=1``).
-    Raises :class:`dockyard.errors.ExternalToolFailed` if it cannot start."""
-    os.makedirs(runroot, mode=0o755, exist_ok=True)
-    with _Lock(runroot):
-        pid = running_pid(runroot)
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGHUP)
-            except ProcessLookupError:
-                pid = None
-        if pid is not None:
-            return pid
-        return _spawn(root, runroot, upstreams, log, python)
-
-
-def _spawn(
-    root: str | os.PathLike[str],
-    runroot: str | os.PathLike[str],
-    upstreams: Sequence[str] | None,
-    log: bool | None,
-    python: str,
-) -> int:
-    import select
-    import subprocess
-
-    from dockyard.errors import ExternalToolFailed
-
-    if log is None:
-        log = os.environ.get("DOCKYARD_DNS_LOG", "") not in ("", "0")
-    r, w = os.pipe()
-    args = ["--report-fd", str(w)]
-    for up in upstreams or ():
-        args += ["--upstream", up]
-    if upstreams is not None and not upstreams:
-        args.append("--no-upstreams")
-    if log:
-        args += ["--log", os.path.join(runroot, LOG_FILE)]
-    try:
-        null = subprocess.DEVNULL
-        subprocess.run(server_argv(python, root, runroot, *args), pass_fds=(w,), check=False,
-                       stdin=null, stdout=null, stderr=null, start_new_session=True)  # fmt: skip
-    finally:
-        os.close(w)
-    data = b""
-    deadline = time.monotonic() + START_TIMEOUT
-    try:
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                break
-            chunk = os.read(r, 4096)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(r)
-    line = data.decode(errors="replace").strip()
-    if line.startswith("ok "):
-        return int(line.split()[1])
-    raise ExternalToolFailed(
-        f"the DNS server did not start: {line or 'no report'}",
-        hint=f"run it by hand to see why: python -m dockyard.network.dns_server "
-        f"--root {os.fspath(root)} --runroot {os.fspath(runroot)} --log /dev/stderr",
-    )
-
-
-def stop_dns_server(runroot: str | os.PathLike[str], timeout: float = 5.0) -> None:
-    """Stop this runroot's DNS server (SIGTERM, SIGKILL after ``timeout`` s) and
-    remove its pid file. Nothing happens if none runs."""
-    if not os.path.isdir(runroot):
-        return
-    with _Lock(runroot):
-        pid = running_pid(runroot)
-        if pid is not None:
-            start = proc_start_time(pid)
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while proc_start_time(pid) == start and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if proc_start_time(pid) == start:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                while proc_start_time(pid) == start:
-                    time.sleep(0.01)
-        try:
-            os.unlink(os.path.join(runroot, PID_FILE))
-        except FileNotFoundError:
-            pass
 
 
 # -- the server --------------------------------------------------------------------------
@@ -409,11 +220,14 @@ class Server:
         log_path: str | None = None,
         idle_exit: float = IDLE_EXIT,
         port: int = PORT,
+        alive: Liveness | None = None,
     ) -> None:
-        from dockyard.network.dns import Reactor, StateDB
+        from dockyard.network.dns import StateDB
+        from dockyard.network.dns_forward import Reactor
 
         self.root = root
         self.runroot = runroot
+        self.alive = alive
         self.db: StateDB = StateDB(os.path.join(root, "state.db"))
         self.reactor: Reactor = Reactor()
         self.fixed_upstreams = None if upstreams is None else tuple(upstreams)
@@ -430,7 +244,7 @@ class Server:
         self.stopping = False
         self.log_file = None if log_path is None else open(log_path, "a", buffering=1)
         self._wake_sockets: tuple[socket.socket, socket.socket] | None = None
-        self._exit_lock: _Lock | None = None
+        self._exit_lock: Lock | None = None
         self._rescan_timer = self.reactor.call_later(RESCAN, self._tick)
 
     # -- plumbing
@@ -469,7 +283,7 @@ class Server:
     def upstreams(self) -> tuple[Upstream, ...]:
         if self.fixed_upstreams is not None:
             return self.fixed_upstreams
-        from dockyard.network.dns import RESOLV_CONF, host_upstreams
+        from dockyard.network.dns_forward import RESOLV_CONF, host_upstreams
 
         try:
             st = os.stat(RESOLV_CONF)
@@ -547,7 +361,7 @@ class Server:
         self.log(f"stopped listening on {gw}")
 
     def _exit_if_still_idle(self) -> None:
-        lock = _Lock(self.runroot, block=False)
+        lock = Lock(self.runroot, block=False)
         if not lock.acquire():
             return  # someone is starting a server: they will find us, stay
         self.db.close()  # a fresh connection: no doubt about what is committed
@@ -557,7 +371,7 @@ class Server:
             self.empty_since = None
             return
         self.log(f"nothing to listen on for {self.idle_exit:g} s: exiting")
-        _remove_pid_file(self.runroot)
+        remove_pid_file(self.runroot)
         self.stopping = True
         self._exit_lock = lock  # held until the process exits
 
@@ -604,12 +418,13 @@ class Server:
         *,
         tcp: bool,
     ) -> None:
-        from dockyard.network.dns import Forwarder, forwarded_reply, handle_packet, is_loopback
+        from dockyard.network.dns import forwarded_reply, handle_packet, is_loopback
+        from dockyard.network.dns_forward import Forwarder
 
         self.rotate = (self.rotate + 1) & 0xFFFF
         from_host = src in self.host_addrs or is_loopback(src)
         result = handle_packet(self.db.view(), data, src, local, tcp=tcp, rotate=self.rotate,
-                               from_host=from_host)  # fmt: skip
+                               from_host=from_host, alive=self.alive)  # fmt: skip
         if result is None:
             if tcp:
                 send(b"")  # settles the TCP client's count of pending answers; not sent
@@ -652,25 +467,6 @@ class Server:
         if self.log_file is not None:
             self.log_file.close()
             self.log_file = None
-
-
-def _remove_pid_file(runroot: str) -> None:
-    path = os.path.join(runroot, PID_FILE)
-    try:
-        with open(path) as f:
-            mine = f.read().split()[:1] == [str(os.getpid())]
-        if mine:
-            os.unlink(path)
-    except (OSError, ValueError):
-        pass
-
-
-def _write_pid_file(runroot: str) -> None:
-    path = os.path.join(runroot, PID_FILE)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(f"{os.getpid()} {proc_start_time(os.getpid())}\n")
-    os.replace(tmp, path)
 
 
 class _Options:
@@ -720,10 +516,14 @@ def _parse_args(argv: Sequence[str]) -> _Options:
     return o
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    alive: Callable[[str, str], Liveness] | None = None,
+) -> int:
     """The process entry. Detaches unless ``--foreground``: the started process forks,
     its parent exits at once, and the child reports ``ok PID`` (or ``error: ...``)
-    on ``--report-fd`` once it listens."""
+    on ``--report-fd`` once it listens. ``alive(root, runroot)`` makes the liveness
+    check of containers (without one every recorded endpoint answers)."""
     o = _parse_args(sys.argv[1:] if argv is None else argv)
     if not o.foreground:
         if os.fork():
@@ -732,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o022)
     root, runroot = os.path.abspath(o.root), os.path.abspath(o.runroot)
     try:
-        from dockyard.network.dns import parse_upstream
+        from dockyard.network.dns_forward import parse_upstream
 
         ups = None
         if o.upstreams or o.no_upstreams:
@@ -741,10 +541,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         other = running_pid(runroot)
         if other is not None and other != os.getpid():
             raise RuntimeError(f"a DNS server runs for {runroot} already (pid {other})")
-        server = Server(root, runroot, upstreams=ups, log_path=o.log, idle_exit=o.idle_exit)
+        check = None if alive is None else alive(root, runroot)
+        server = Server(root, runroot, upstreams=ups, log_path=o.log, idle_exit=o.idle_exit,
+                        alive=check)  # fmt: skip
         server.install_signals()
         server.rescan()
-        _write_pid_file(runroot)
+        write_pid_file(runroot)
     except Exception as e:
         if o.report_fd >= 0:
             os.write(o.report_fd, f"error: {type(e).__name__}: {e}\n".encode())
@@ -756,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.run()
     finally:
-        _remove_pid_file(runroot)
+        remove_pid_file(runroot)
     return 0
 
 

@@ -32,13 +32,16 @@ def table_name(tag: str) -> str:
 
 
 class BridgeNet(OrderedRecord):
-    __slots__ = ("bridge", "subnet", "internal")  # noqa: RUF023 (constructor order)
+    """One bridge; ``dns``: the gateway address the embedded DNS listens on ("" none)."""
+
+    __slots__ = ("bridge", "subnet", "internal", "dns")  # noqa: RUF023 (constructor order)
     bridge: str
     subnet: str
     internal: bool
+    dns: str
 
-    def __init__(self, bridge: str, subnet: str, internal: bool = False) -> None:
-        self._set(bridge=bridge, subnet=subnet, internal=internal)
+    def __init__(self, bridge: str, subnet: str, internal: bool = False, dns: str = "") -> None:
+        self._set(bridge=bridge, subnet=subnet, internal=internal, dns=dns)
 
 
 class PortForward(OrderedRecord):
@@ -83,6 +86,10 @@ def _set(names: Sequence[str]) -> str:
     if len(names) == 1:
         return _q(names[0])
     return "{ " + ", ".join(_q(n) for n in names) + " }"
+
+
+def _set_raw(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
 
 
 def render(rs: Ruleset) -> str:
@@ -130,15 +137,20 @@ def render(rs: Ruleset) -> str:
 
     lines = [f"table {t} {{}}", f"delete table {t}", f"table {t} {{"]
     lines += chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
+    # the embedded DNS on a gateway is never DNAT'd away: a container publishing
+    # port 53 on every address must not capture its network's name resolution
+    dns = sorted({b.dns for b in bridges if b.dns})
+    keep_dns = [f"ip daddr {_set_raw(dns)} meta l4proto {{ tcp, udp }} th dport 53 return"]
+    keep_dns = keep_dns if dns else []
     lines += chain(
         "prerouting",
         "type nat hook prerouting priority dstnat; policy accept;",
-        ["fib daddr type local jump published"],
+        [*keep_dns, "fib daddr type local jump published"],
     )
     lines += chain(
         "output",
         "type nat hook output priority -100; policy accept;",
-        ["fib daddr type local jump published"],
+        [*keep_dns, "fib daddr type local jump published"],
     )
     lines += chain("published", "", published)
     lines += chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post)
