@@ -14,6 +14,7 @@ so COPY sources resolve against the same view the user's ``.dockerignore`` made.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
@@ -21,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dockyard.dockerfile.ignore import (
     IgnoreMatcher,
@@ -133,7 +134,11 @@ def open_context(
             raise InvalidArgument("no build context on stdin")
         owned = Path(tempfile.mkdtemp(prefix="dy-context-", dir=tmp_dir))
         try:
-            _extract_tar(stdin, owned)
+            head = stdin.read(512)
+            if _is_tar(head):
+                _extract_tar(_Rewound(head, stdin), owned)
+            else:  # docker build - < Dockerfile: a Dockerfile and no context
+                (owned / DEFAULT_DOCKERFILE).write_bytes(head + stdin.read())
         except BaseException:
             shutil.rmtree(owned, ignore_errors=True)
             raise
@@ -213,7 +218,38 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
-def _extract_tar(src: BinaryIO, dest: Path) -> None:
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+def _is_tar(head: bytes) -> bool:
+    if any(head.startswith(m) for m in _COMPRESSED):
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+class _Rewound(io.RawIOBase):
+    """``head`` (already read) and then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head = head
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.head:
+            n = min(len(view), len(self.head))
+            view[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _extract_tar(src: Any, dest: Path) -> None:
     """A context tar (plain or compressed) into ``dest``, with the layer extractor's
     safety rules (no path leaves ``dest``)."""
     from dockyard.image.layers import apply_layer

@@ -1,0 +1,375 @@
+"""``dockyard build`` end to end on busybox, as root: image config and history as
+Docker's classic builder makes them, the layer cache, multi-stage builds,
+.dockerignore, ONBUILD, heredocs, failures and their messages.
+
+busybox is bootstrapped once into a module-scoped root (short runroot); every
+test builds in its own context directory and the module removes all at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI
+from tests.integration.test_run_flags import Site, make_cli, make_site
+from tests.integration.test_runtime_helpers import mounts_under
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from make_site(tmp_path_factory)
+
+
+@pytest.fixture
+def dy(site: Site, capsys: pytest.CaptureFixture[str]) -> Iterator[CLI]:
+    yield from make_cli(site, capsys)
+
+
+def write(ctx: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return ctx
+
+
+def steps(out: str) -> list[str]:
+    return re.findall(r"^Step \d+/\d+ : .*$", out, re.M)
+
+
+def nothing_left(dy: CLI, site: Site) -> None:
+    assert dy.ok("ps", "-a", "-q") == ""
+    overlay = site.root / "overlay"
+    left = [n for n in os.listdir(overlay) if n != "l"] if overlay.is_dir() else []
+    assert left == []
+    assert not mounts_under(site.root)
+
+
+MAIN = """\
+FROM busybox
+ARG V=1
+ENV FOO=bar
+LABEL a=b c="d e"
+WORKDIR /app
+COPY a.txt .
+COPY d /dd/
+EXPOSE 80 443/udp
+VOLUME /data
+USER nobody
+STOPSIGNAL SIGKILL
+HEALTHCHECK --interval=30s --retries=3 CMD echo ok
+RUN echo hi $V && touch /tmp/x
+ENTRYPOINT ["sh"]
+CMD echo cmd
+"""
+
+
+def test_config_history_and_output_as_docker(dy: CLI, site: Site, tmp_path: Path) -> None:
+    ctx = write(tmp_path, {"Dockerfile": MAIN, "a.txt": "hello\n", "d/sub/f": "x\n"})
+    r = dy("build", "-t", "dyb-main:1", str(ctx))
+    assert r.code == 0, r.err
+    assert steps(r.out)[0] == "Step 1/15 : FROM busybox"
+    assert steps(r.out)[12] == "Step 13/15 : RUN echo hi $V && touch /tmp/x"
+    run_step = r.out.split("Step 13/15")[1].split("Step 14/15")[0].splitlines()
+    assert re.fullmatch(r" ---> Running in [0-9a-f]{12}", run_step[1])
+    assert run_step[2] == "hi 1"
+    assert run_step[3] == "Removing intermediate container " + run_step[1][-12:]
+    assert re.fullmatch(r" ---> [0-9a-f]{12}", run_step[4])
+    image_id = json.loads(dy.ok("image", "inspect", "dyb-main:1"))[0]["Id"]
+    assert r.out.endswith(f"Successfully built {image_id[7:19]}\nSuccessfully tagged dyb-main:1\n")
+    config = json.loads(dy.ok("image", "inspect", "-f", "{{json .Config}}", "dyb-main:1"))
+    assert config["User"] == "nobody"
+    assert config["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "FOO=bar",
+    ]
+    assert config["Entrypoint"] == ["sh"]
+    assert config["Cmd"] == ["/bin/sh", "-c", "echo cmd"]
+    assert config["WorkingDir"] == "/app"
+    assert config["ExposedPorts"] == {"443/udp": {}, "80/tcp": {}}
+    assert config["Volumes"] == {"/data": {}}
+    assert config["Labels"] == {"a": "b", "c": "d e"}
+    assert config["StopSignal"] == "SIGKILL"
+    assert config["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "echo ok"],
+        "Interval": 30000000000,
+        "Retries": 3,
+    }
+    history = dy.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "dyb-main:1")
+    lines = history.splitlines()
+    assert lines[:8] == [
+        '/bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "echo cmd"]',
+        '/bin/sh -c #(nop)  ENTRYPOINT ["sh"]',
+        "|1 V=1 /bin/sh -c echo hi $V && touch /tmp/x",
+        '/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "echo ok"] "30s" "0s" "0s" \'\\x03\'}',
+        "/bin/sh -c #(nop)  STOPSIGNAL SIGKILL",
+        "/bin/sh -c #(nop)  USER nobody",
+        "/bin/sh -c #(nop)  VOLUME [/data]",
+        "/bin/sh -c #(nop)  EXPOSE 443/udp 80",
+    ]
+    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in /dd/ ", lines[8])
+    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \. ", lines[9])
+    assert lines[10:14] == [
+        "/bin/sh -c #(nop) WORKDIR /app",
+        "/bin/sh -c #(nop)  LABEL a=b c=d e",
+        "/bin/sh -c #(nop)  ENV FOO=bar",
+        "/bin/sh -c #(nop)  ARG V=1",
+    ]
+    raw = json.loads(dy.ok("image", "inspect", "dyb-main:1"))[0]
+    assert len(raw["RootFS"]["Layers"]) == 5  # busybox, WORKDIR, 2 COPY, RUN
+    out = dy.ok(
+        "run", "--rm", "dyb-main:1", "-c", "cat /app/a.txt /dd/sub/f; stat -c '%U %a' /app/a.txt"
+    )
+    assert out == "hello\nx\nroot 644\n"
+    nothing_left(dy, site)
+
+
+def test_cache_sequence_and_explain(dy: CLI, site: Site, tmp_path: Path) -> None:
+    dockerfile = (
+        "FROM busybox\nCOPY one.txt /one\nRUN echo built-one\nCOPY two.txt /two\nCMD cat /two\n"
+    )
+    ctx = write(tmp_path, {"Dockerfile": dockerfile, "one.txt": "1\n", "two.txt": "2\n"})
+    first = dy.ok("build", "-q", str(ctx)).strip()
+    r = dy.ok("build", str(ctx))
+    assert r.count(" ---> Using cache") == 4
+    assert "Running in" not in r and "\nbuilt-one\n" not in r
+    assert f"Successfully built {first[7:19]}" in r
+    os.utime(ctx / "one.txt", (1, 1))  # mtime alone: still cached
+    assert dy.ok("build", "-q", str(ctx)).strip() == first
+    (ctx / "two.txt").write_text("2b\n")
+    r = dy.ok("build", "--explain", str(ctx))
+    blocks = r.split("Step ")[1:]
+    assert " ---> Using cache" in blocks[1] and " ---> Using cache" in blocks[2]
+    assert "Using cache" not in blocks[3] and "Using cache" not in blocks[4]
+    assert "[explain] cache miss: source files changed: two.txt" in blocks[3]
+    assert "[explain] cache miss: the previous step was rebuilt" in blocks[4]
+    assert "[explain] 2 of 4 steps from cache" in r
+    assert "[explain] context: 3 files" in r
+    (ctx / "one.txt").write_text("1b\n")
+    r = dy.ok("build", str(ctx))
+    assert r.count("Using cache") == 0 and "\nbuilt-one\n" in r
+    r = dy.ok("build", "--no-cache", str(ctx))
+    assert "Using cache" not in r
+    assert dy.ok("run", "--rm", r.split("Successfully built ")[1].strip()) == "2b\n"
+    nothing_left(dy, site)
+
+
+def test_multistage_copy_from_target_and_skipped_stages(
+    dy: CLI, site: Site, tmp_path: Path
+) -> None:
+    dockerfile = """\
+ARG BASE=busybox
+FROM $BASE AS builder
+RUN mkdir -p /out && echo built > /out/artifact
+FROM busybox AS unused
+RUN echo should-not-run
+FROM scratch
+COPY --from=builder /out/ /res/
+COPY --from=0 /out/artifact /single
+"""
+    ctx = write(tmp_path, {"Dockerfile": dockerfile})
+    r = dy.ok("build", "-t", "dyb-multi", str(ctx))
+    assert "should-not-run" not in r
+    assert steps(r) == [
+        "Step 1/5 : FROM $BASE AS builder",
+        "Step 2/5 : RUN mkdir -p /out && echo built > /out/artifact",
+        "Step 3/5 : FROM scratch",
+        "Step 4/5 : COPY --from=builder /out/ /res/",
+        "Step 5/5 : COPY --from=0 /out/artifact /single",
+    ]
+    check = tmp_path / "check"
+    write(
+        check,
+        {
+            "Dockerfile": (
+                "FROM busybox\nCOPY --from=dyb-multi / /x/\nRUN cat /x/res/artifact /x/single\n"
+            )
+        },
+    )
+    out = dy.ok("build", str(check))
+    assert "built\nbuilt\n" in out
+    target = dy.ok("build", "--target", "builder", "-q", str(ctx)).strip()
+    assert dy.ok("run", "--rm", target, "cat", "/out/artifact") == "built\n"
+    r = dy("build", "--target", "nosuch", str(ctx))
+    assert r.code == 1 and "failed to reach build target nosuch in Dockerfile" in r.err
+    nothing_left(dy, site)
+
+
+def test_dockerignore(dy: CLI, site: Site, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": "FROM busybox\nCOPY . /ctx/\nRUN find /ctx | sort\n",
+            ".dockerignore": "node_modules\n*.key\n!keep.key\n",
+            "app.py": "print()\n",
+            "secret.key": "s\n",
+            "keep.key": "k\n",
+            "node_modules/x/a.js": "big\n",
+        },
+    )
+    r = dy.ok("build", str(ctx))
+    listing = [line for line in r.splitlines() if line.startswith("/ctx")]
+    assert listing == [
+        "/ctx",
+        "/ctx/.dockerignore",
+        "/ctx/Dockerfile",
+        "/ctx/app.py",
+        "/ctx/keep.key",
+    ]
+    write(ctx, {"Dockerfile": "FROM busybox\nCOPY secret.key /\n"})
+    r = dy("build", str(ctx))
+    assert r.code == 1
+    assert (
+        "COPY failed: file not found in build context or excluded by .dockerignore: "
+        "stat secret.key: file does not exist"
+    ) in r.err
+    # <Dockerfile>.dockerignore beside the Dockerfile wins
+    write(
+        ctx,
+        {
+            "other.Dockerfile": "FROM busybox\nCOPY secret.key /\n",
+            "other.Dockerfile.dockerignore": "app.py\n",
+        },
+    )
+    assert dy("build", "-f", str(ctx / "other.Dockerfile"), str(ctx)).code == 0
+    nothing_left(dy, site)
+
+
+def test_onbuild_triggers(dy: CLI, site: Site, tmp_path: Path) -> None:
+    parent = write(
+        tmp_path / "p",
+        {"Dockerfile": "FROM busybox\nONBUILD RUN echo trig > /t\nONBUILD ENV X=1\n"},
+    )
+    dy.ok("build", "-t", "dyb-onbuild", str(parent))
+    onbuild = json.loads(dy.ok("image", "inspect", "-f", "{{json .Config.OnBuild}}", "dyb-onbuild"))
+    assert onbuild == ["RUN echo trig > /t", "ENV X=1"]
+    child = write(tmp_path / "c", {"Dockerfile": "FROM dyb-onbuild\nRUN cat /t; echo X=$X\n"})
+    r = dy.ok("build", "-t", "dyb-child", str(child))
+    assert "Step 1/2 : FROM dyb-onbuild\n# Executing 2 build triggers\n ---> Running in" in r
+    assert "trig\nX=1\n" in r.split("Step 2/2")[1]
+    config = json.loads(dy.ok("image", "inspect", "-f", "{{json .Config}}", "dyb-child"))
+    assert config.get("OnBuild") in (None, [])
+    assert "X=1" in config["Env"]
+    nothing_left(dy, site)
+
+
+def test_heredocs(dy: CLI, site: Site, tmp_path: Path) -> None:
+    dockerfile = """\
+FROM busybox
+ARG WHO=world
+COPY <<EOF /greeting
+hello $WHO
+EOF
+RUN <<SCRIPT
+set -e
+echo line1 > /script-out
+echo line2 >> /script-out
+SCRIPT
+RUN cat <<EOF > /inline
+inline heredoc
+EOF
+CMD cat /greeting /script-out /inline
+"""
+    ctx = write(tmp_path, {"Dockerfile": dockerfile})
+    image = dy.ok("build", "-q", str(ctx)).strip()
+    assert dy.ok("run", "--rm", image) == "hello world\nline1\nline2\ninline heredoc\n"
+    nothing_left(dy, site)
+
+
+def test_failing_run_message_and_exit_code(dy: CLI, site: Site, tmp_path: Path) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo before; exit 3\nRUN echo never\n"})
+    r = dy("build", str(ctx))
+    assert r.code == 3  # as docker build: the command's exit code
+    assert "before" in r.out and "never" not in r.out
+    assert (
+        r.err.strip().splitlines()[-1]
+        == "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3"
+    )
+    nothing_left(dy, site)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        (
+            "FROM busybox\nRUNN echo\n",
+            "Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)",
+        ),
+        ("ENV A=b\nFROM busybox\n", "Dockerfile:1: no build stage in current context"),
+        ("FROM busybox\n\nCOPY onlyone\n", "Dockerfile:3: COPY requires at least two arguments"),
+        ("FROM busybox\nRUN <<EOF\necho\n", "unterminated heredoc"),
+        ("FROM busybox AS 1x\n", "Dockerfile:1: invalid name for build stage"),
+    ],
+)
+def test_bad_dockerfiles(dy: CLI, tmp_path: Path, dockerfile: str, message: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": dockerfile})
+    r = dy("build", str(ctx))
+    assert r.code == 1
+    assert message in r.err
+
+
+def test_args_labels_tags_iidfile_and_stdin(
+    dy: CLI, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = write(
+        tmp_path / "ctx",
+        {"Dockerfile": "FROM busybox\nARG NAME=def\nRUN echo name=$NAME\n", "f": "x"},
+    )
+    iid = tmp_path / "iid"
+    r = dy(
+        "build", "--build-arg", "NAME=given", "--build-arg", "UNUSED=1", "--label", "team=dy",
+        "-t", "dyb-a:1", "-t", "dyb-b", "--iidfile", str(iid), str(ctx),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert "name=given" in r.out
+    assert "[Warning] One or more build-args [UNUSED] were not consumed" in r.out
+    assert r.out.endswith("Successfully tagged dyb-a:1\nSuccessfully tagged dyb-b:latest\n")
+    image_id = iid.read_text()
+    assert json.loads(dy.ok("image", "inspect", "dyb-b"))[0]["Id"] == image_id
+    labels = json.loads(dy.ok("image", "inspect", "-f", "{{json .Config.Labels}}", image_id))
+    assert labels == {"team": "dy"}
+    # a tar context on stdin builds the same image from the cache
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.add(ctx, arcname=".")
+    stdin = io.TextIOWrapper(io.BytesIO(data.getvalue()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    out = dy.ok("build", "-q", "--build-arg", "NAME=given", "--label", "team=dy", "-")
+    assert out.strip() == image_id
+    nothing_left(dy, site)
+
+
+@pytest.mark.slow
+def test_tutorial_python_pip_install(dy: CLI, site: Site, tmp_path: Path) -> None:
+    """The tutorial's Dockerfile on python:3.11, reaching PyPI from a RUN step."""
+    assert dy("bootstrap", "-q", "python:3.11").code == 0
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM python:3.11\nWORKDIR /usr/src/app\nADD requirements.txt .\n"
+                "RUN pip install --no-cache-dir -r requirements.txt\nCOPY app.py .\n"
+                'CMD ["python", "app.py"]\n'
+            ),
+            "requirements.txt": "six==1.16.0\n",
+            "app.py": "import six\nprint('six', six.__version__)\n",
+        },
+    )
+    r = dy("build", "--network", "host", "-t", "dyb-tutorial", str(ctx))
+    assert r.code == 0, r.out + r.err
+    assert "Successfully installed six-1.16.0" in r.out
+    assert dy.ok("run", "--rm", "dyb-tutorial") == "six 1.16.0\n"
+    again = dy.ok("build", "--network", "host", "-t", "dyb-tutorial", str(ctx))
+    assert again.count("Using cache") == 5
+    nothing_left(dy, site)
