@@ -7,8 +7,8 @@ drop, which also drops Dockyard's forwarded traffic (see the README), so the
 throughput part runs before the peers are asked anything that starts dockerd's
 networking, and reports "blocked" if the policy is already in place.
 
-Throughput uses busybox ``nc`` on both sides (in the containers and on the host), so
-the two numbers compare the path, not the tools.
+Throughput uses the host's python on both sides (in the containers, mounted
+read-only, and on the host), so the two numbers compare the path, not the tools.
 """
 
 from __future__ import annotations
@@ -26,8 +26,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import docker_running, dockyard_cmd, median_ms, podman_available, report
 
 MB = 400  # megabytes sent per throughput run
-SEND = f"dd if=/dev/zero bs=1M count={MB} 2>/dev/null | nc -w 2 {{addr}} 5001"
-SINK = "nc -l -p 5001 >/dev/null"
+# the host's python on both sides (read-only in the containers), so that the two
+# numbers compare the path, not the tools
+HOST_PYTHON = ("-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro")
+SINK = (
+    "import socket\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('0.0.0.0', 5001)); s.listen()\n"
+    "while True:\n"
+    "    c, _ = s.accept()\n"
+    "    buf = bytearray(1 << 20)\n"
+    "    while c.recv_into(buf):\n"
+    "        pass\n"
+    "    c.close()\n"
+)
+SEND = (
+    "import socket, sys, time\n"
+    "c = socket.create_connection((sys.argv[1], 5001))\n"
+    "chunk = bytes(1 << 20)\n"
+    "t0 = time.perf_counter()\n"
+    f"for _ in range({MB}):\n"
+    "    c.sendall(chunk)\n"
+    "c.shutdown(socket.SHUT_WR); c.recv(1); c.close()\n"
+    f"print({MB} / (time.perf_counter() - t0))\n"
+)
 
 
 def bench_run_default_network(dy: list[str]) -> None:
@@ -43,42 +65,36 @@ def bench_run_default_network(dy: list[str]) -> None:
     report("run --rm busybox true (default network)", ours, peers, "at most 0.2x docker")
 
 
-def _timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
-
-
 def loopback_mbps() -> float:
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        raise SystemExit("busybox (busybox-static) is needed on the host")
-    sink = subprocess.Popen(["sh", "-c", f"{busybox} {SINK}"])
+    sink = subprocess.Popen([sys.executable, "-c", SINK])
     try:
         time.sleep(0.3)
-        send = SEND.replace("nc ", f"{busybox} nc ").format(addr="127.0.0.1")
-        secs = _timed(["sh", "-c", send])
+        out = subprocess.run([sys.executable, "-c", SEND, "127.0.0.1"], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        return float(out)
     finally:
-        sink.wait(10)
-    return MB / secs
+        sink.kill()
+        sink.wait()
 
 
 def bridge_mbps(dy: list[str]) -> float:
     subprocess.run([*dy, "network", "create", "benchnet"], check=True, stdout=subprocess.DEVNULL)
     try:
-        subprocess.run([*dy, "run", "-d", "--name", "bench-sink", "--network", "benchnet",
-                        "busybox", "sh", "-c", f"while true; do {SINK}; done"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        for name, cmd in (
+            ("bench-sink", ["-c", SINK]),
+            ("bench-src", ["-c", "import time; time.sleep(600)"]),
+        ):
+            subprocess.run([*dy, "run", "-d", "--name", name, "--network", "benchnet", *HOST_PYTHON,
+                            "busybox", "/usr/bin/python3", *cmd],
+                           check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         addr = subprocess.run(
             [*dy, "inspect", "-f", "{{.NetworkSettings.Networks.benchnet.IPAddress}}",
              "bench-sink"], check=True, capture_output=True, text=True,
         ).stdout.strip()  # fmt: skip
-        subprocess.run([*dy, "run", "-d", "--name", "bench-src", "--network", "benchnet",
-                        "busybox", "sleep", "600"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(0.3)
-        secs = _timed([*dy, "exec", "bench-src", "sh", "-c", SEND.format(addr=addr)])
-        return MB / secs
+        time.sleep(0.5)
+        out = subprocess.run([*dy, "exec", "bench-src", "/usr/bin/python3", "-c", SEND, addr],
+                             check=True, capture_output=True, text=True).stdout  # fmt: skip
+        return float(out)
     finally:
         subprocess.run([*dy, "rm", "-f", "bench-sink", "bench-src"], stdout=subprocess.DEVNULL)
         subprocess.run([*dy, "network", "rm", "benchnet"], stdout=subprocess.DEVNULL)
