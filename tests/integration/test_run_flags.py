@@ -225,6 +225,13 @@ def test_user_by_name_and_number(dy: CLI) -> None:
     assert "nosuchuser" in r.err
 
 
+def test_home_from_passwd(dy: CLI) -> None:
+    """HOME as Docker sets it: the user's home from /etc/passwd, root's without -u."""
+    assert dy.ok("run", "--rm", "busybox", "sh", "-c", "echo $HOME") == "/root\n"
+    assert dy.ok("run", "--rm", "-u", "nobody", "busybox", "sh", "-c", "echo $HOME") == "/home\n"
+    assert dy.ok("run", "--rm", "-e", "HOME=/x", "busybox", "sh", "-c", "echo $HOME") == "/x\n"
+
+
 def test_entrypoint(dy: CLI) -> None:
     assert dy.ok("run", "--rm", "--entrypoint", "echo", "busybox", "hi", "there") == "hi there\n"
     assert dy.ok("run", "--rm", "--entrypoint", "", "busybox", "echo", "plain") == "plain\n"

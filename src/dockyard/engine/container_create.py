@@ -405,7 +405,8 @@ class ContainerBuilder:
             open_stdin=req.open_stdin,
             stop_signal=req.stop_signal or self.image_cfg.stop_signal or None,
             stop_timeout=req.stop_timeout if req.stop_timeout is not None else 10,
-            resolve_user=req.user or self.image_cfg.user or None,
+            # "" is root: resolved too, so that HOME comes from /etc/passwd (/root), as Docker
+            resolve_user=req.user or self.image_cfg.user or "",
             auto_remove=req.auto_remove,
             cleanup_command=cleanup,
             runtime=req.runtime,  # runtime
