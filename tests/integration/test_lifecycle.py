@@ -378,6 +378,11 @@ def test_inspect_shape_and_templates(dy: CLI, tmp_path: Path) -> None:
         "--memory", "32m", "busybox", "sleep", "60",
     ).strip()  # fmt: skip
     (data,) = json.loads(dy.ok("inspect", "shape"))
+    assert "SizeRw" not in data  # only with -s, as Docker
+    dy.ok("exec", "shape", "sh", "-c", "head -c 5000 /dev/zero > /big")
+    sized = json.loads(dy.ok("inspect", "-s", "shape"))[0]
+    assert sized["SizeRw"] >= 5000 and sized["SizeRootFs"] > sized["SizeRw"]
+    assert list(sized).index("SizeRw") == list(sized).index("GraphDriver") + 1
     docker_keys = {
         "Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath",
         "HostsPath", "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel",

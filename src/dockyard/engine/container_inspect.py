@@ -26,7 +26,9 @@ def _ns(value: int | None) -> int:
 _RUNNING = ("running", "paused", "restarting")
 
 
-def inspect_container(svc: ContainerService, c: Container) -> dict[str, Any]:
+def inspect_container(svc: ContainerService, c: Container, *, size: bool = False) -> dict[str, Any]:
+    """Docker's ContainerJSON; ``size`` adds SizeRw (the writable layer's bytes) and
+    SizeRootFs (that plus the image), as ``docker inspect -s``."""
     from dockyard.runtime.spec_builder import MASKED_PATHS, READONLY_PATHS
 
     req = c.create_request()
@@ -142,6 +144,7 @@ def inspect_container(svc: ContainerService, c: Container) -> dict[str, Any]:
         "ExecIDs": None,
         "HostConfig": host_config,
         "GraphDriver": _graph_driver(svc, c.id),
+        **(_sizes(svc, c.id, image.size if image else 0) if size else {}),
         "Mounts": _mounts(svc, c, req, image_cfg),
         "Config": _config(c, req, image_cfg, rec.image_name),
         "NetworkSettings": _network_settings(
@@ -264,6 +267,14 @@ def _mounts(
         )
         out.append(entry)
     return out
+
+
+def _sizes(svc: ContainerService, cid: str, image_size: int) -> dict[str, int]:
+    try:
+        used = svc.snapshots.usage(cid)
+    except OSError:
+        used = 0
+    return {"SizeRw": used, "SizeRootFs": used + image_size}
 
 
 def _graph_driver(svc: ContainerService, cid: str) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def _inspect(ctx: Context, args: list[str], command: str, kinds: tuple[str, ...]
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for name in ns.names:
-        obj = _find(ctx, name, kinds)
+        obj = _find(ctx, name, kinds, size=ns.size)
         if obj is None:
             missing.append(name)
         else:
@@ -76,14 +76,16 @@ def _inspect(ctx: Context, args: list[str], command: str, kinds: tuple[str, ...]
     return 1 if missing else 0
 
 
-def _find(ctx: Context, name: str, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+def _find(
+    ctx: Context, name: str, kinds: tuple[str, ...], *, size: bool = False
+) -> dict[str, Any] | None:
     for kind in kinds:
         try:
             if kind == "container":
                 from dockyard.engine.container_inspect import inspect_container
 
                 svc = ctx.engine.containers
-                return inspect_container(svc, svc.get(name))
+                return inspect_container(svc, svc.get(name), size=size)
             if kind == "image":
                 from dockyard.engine.image_inspect import inspect_image
 
