@@ -366,10 +366,10 @@ def test_tutorial_python_pip_install(dy: CLI, site: Site, tmp_path: Path) -> Non
             "app.py": "import six\nprint('six', six.__version__)\n",
         },
     )
-    r = dy("build", "--network", "host", "-t", "dyb-tutorial", str(ctx))
+    r = dy("build", "--with-host-ca", "-t", "dyb-tutorial", str(ctx))
     assert r.code == 0, r.out + r.err
     assert "Successfully installed six-1.16.0" in r.out
     assert dy.ok("run", "--rm", "dyb-tutorial") == "six 1.16.0\n"
-    again = dy.ok("build", "--network", "host", "-t", "dyb-tutorial", str(ctx))
+    again = dy.ok("build", "--with-host-ca", "-t", "dyb-tutorial", str(ctx))
     assert again.count("Using cache") == 5
     nothing_left(dy, site)

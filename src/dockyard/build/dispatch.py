@@ -71,6 +71,7 @@ class BuildOptions:
     pull: bool = False
     network: str = "default"
     explain: bool = False
+    host_ca: bool = False  # the host's CA bundle in RUN steps (never in a layer)
 
 
 @dataclass(frozen=True)
@@ -443,6 +444,7 @@ class Builder:
             working_dir=state.container.working_dir,
             user=state.container.user,
             network=network,
+            host_ca=self.options.host_ca,
         )
         history = HistoryEntry(created=_now(), created_by=created_by, author=config.author)
         if not state.image_id:

@@ -100,6 +100,7 @@ class RunRequest:
     working_dir: str
     user: str
     network: str
+    host_ca: bool = False
 
 
 @dataclass(frozen=True)

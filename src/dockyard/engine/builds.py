@@ -162,6 +162,7 @@ class EngineBackend:
             user=request.user,
             network=request.network,
             labels=(("dockyard.build.step", "1"),),
+            host_ca=request.host_ca,
         )
         container = svc.create(req)
         cid = container.id
@@ -176,6 +177,8 @@ class EngineBackend:
             code = svc.client(cid).wait()
             if code == 0:
                 upper = svc.snapshots.upper_dir(cid)
+                if request.host_ca:
+                    _drop_mountpoint(upper, svc.snapshots.lower_dirs(cid), HOST_CA_TARGET)
                 image = commit(_Workspace(upper, upper))
         finally:
             try:
@@ -183,6 +186,33 @@ class EngineBackend:
             finally:
                 emit(ev.ContainerRemoved(cid))
         return ev.RunResult(code, cid), image
+
+
+HOST_CA_TARGET = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def _drop_mountpoint(upper: Path, lowers: list[Path], target: str) -> None:
+    """Remove the empty file (and the directories) the runtime made in ``upper`` to
+    bind-mount ``target`` on, where the image had none: they are not the step's."""
+    rel = target.lstrip("/")
+    if any(os.path.lexists(lower / rel) for lower in lowers):
+        return
+    path = upper / rel
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size:
+            return
+        path.unlink()
+    except FileNotFoundError:
+        return
+    parent = Path(rel).parent
+    while str(parent) not in (".", ""):
+        if any(os.path.lexists(lower / parent) for lower in lowers):
+            break
+        try:
+            (upper / parent).rmdir()
+        except OSError:
+            break
+        parent = parent.parent
 
 
 def _has_entries(path: Path) -> bool:

@@ -110,6 +110,12 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
     p.add_argument(
         "--network", default="default", help="Networking mode for RUN (default, host, none)"
     )
+    p.add_argument(
+        "--with-host-ca",
+        action="store_true",
+        dest="host_ca",
+        help="Give RUN steps the host's CA bundle (read-only, never in a layer)",
+    )
     p.add_argument("--rm", default="true", help="Remove intermediate containers (always)")
     p.add_argument(
         "--force-rm",
@@ -156,6 +162,7 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         pull=ns.pull,
         network="default" if ns.network == "bridge" else ns.network,
         explain=ns.explain,
+        host_ca=ns.host_ca,
     )
     renderer = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
     stdin = sys.stdin.buffer if ns.path == "-" or ns.file == "-" else None
