@@ -331,7 +331,18 @@ class ContainerService:
         self.records.remove(c.id)
         shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
         shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
+        self._prune_cgroup_parent()
         return c
+
+    def _prune_cgroup_parent(self) -> None:
+        """The root's cgroup parent goes with its last container (nothing is left on
+        the machine after rm); the next start makes it again."""
+        from dockyard.runtime.cgroups import remove_if_empty
+
+        try:
+            remove_if_empty(self.config.cgroup_parent)
+        except DockyardError:  # no cgroup hierarchy at all
+            pass
 
     def volumes_of(self, cid: str) -> list[str]:
         return self.volumes.volumes_of(cid)

@@ -191,7 +191,7 @@ class Cgroup:
         if self.version == 2:
             self._enable_v2_controllers()
         for d in self.dirs:
-            os.makedirs(d, exist_ok=True)
+            _makedirs(d)
         if (
             self.version == 1
             and (dev := self.controller_dir("devices")) is not None
@@ -443,6 +443,28 @@ class Cgroup:
             except OSError:
                 return
             parts.pop()
+
+
+def _makedirs(d: str) -> None:
+    """``os.makedirs``, again if an empty parent was pruned meanwhile (by the removal of
+    the root's last container: :func:`remove_if_empty`)."""
+    for attempt in range(5):
+        try:
+            os.makedirs(d, exist_ok=True)
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+
+
+def remove_if_empty(path: str, *, root: str = CGROUP_ROOT) -> None:
+    """Remove the cgroup ``path`` (an engine root's parent) in every hierarchy where
+    it is empty; one that still has children or tasks stays (rmdir says EBUSY)."""
+    for d in Cgroup(path, root=root).dirs:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def procs_files_of(pid: int) -> tuple[str, ...]:
