@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from dockyard._util.record import OrderedRecord, Record
+from dockyard._util.record import DataRecord, OrderedRecord, Record
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import parse_reference
 
@@ -76,3 +76,48 @@ def test_copy_and_pickle(value: Record) -> None:
     assert copy.copy(value) == value
     assert copy.deepcopy(value) == value
     assert pickle.loads(pickle.dumps(value)) == value
+
+
+class Box(DataRecord):
+    __slots__ = ("label", "size", "inner")  # noqa: RUF023 (field order)
+    label: str
+    size: int
+    inner: Point | None
+
+    def __init__(self, label: str, size: int = 1, inner: Point | None = None) -> None:
+        self._set(label=label, size=size, inner=inner)
+
+
+def test_data_record_is_taken_as_a_dataclass() -> None:
+    import dataclasses
+
+    box = Box("a", 2, Point(1, [2]))
+    assert box.replace(size=3) == Box("a", 3, Point(1, [2]))
+    assert dataclasses.replace(box, label="b") == Box("b", 2, Point(1, [2]))
+    assert dataclasses.is_dataclass(box) and dataclasses.is_dataclass(Box)
+    assert [f.name for f in dataclasses.fields(Box)] == ["label", "size", "inner"]
+    assert [f.type for f in dataclasses.fields(box)] == ["str", "int", "Point | None"]
+    assert dataclasses.asdict(Box("c")) == {"label": "c", "size": 1, "inner": None}
+    assert not dataclasses.is_dataclass(Point(1))  # a plain Record is not one
+    with pytest.raises(TypeError):
+        box.replace(colour="red")
+
+
+def test_run_path_records_keep_their_dataclass_api() -> None:
+    """The runtime spec, image config and create request left @dataclass for start-up;
+    code elsewhere (executor, external runtimes, build, update) still calls
+    dataclasses.replace on them."""
+    import dataclasses
+
+    from dockyard.engine.container_config import ContainerCreate
+    from dockyard.oci.image import ImageConfig
+    from dockyard.oci.runtime_spec import Process, RuntimeSpec, User
+
+    spec = RuntimeSpec(Process(("sh",)))
+    proc = dataclasses.replace(spec.process, user=User(1, 2))
+    assert proc == Process(("sh",), user=User(1, 2)) and proc != spec.process
+    assert dataclasses.replace(spec, process=proc).process.user.gid == 2
+    req = ContainerCreate("busybox", cmd=("true",))
+    assert ContainerCreate.from_json(req.with_name("x").to_json()) == req.replace(name="x")
+    assert dataclasses.replace(ImageConfig(), os="plan9").os == "plan9"
+    assert hash(spec) == hash(RuntimeSpec(Process(("sh",))))

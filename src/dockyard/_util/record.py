@@ -14,7 +14,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from dataclasses import Field
+    from typing import Any, ClassVar, Self
 
 
 class Record:
@@ -79,3 +80,42 @@ class OrderedRecord(Record):
         if type(other) is not type(self) or not isinstance(other, Record):
             return NotImplemented
         return self._values() >= other._values()
+
+
+class _DataclassFields:
+    """``__dataclass_fields__`` of a :class:`DataRecord`, made on first use: one
+    ``dataclasses.Field`` per slot, as ``@dataclass`` would have made them. Only what
+    reads it (``dataclasses.replace``, ``fields``, ``asdict``) imports dataclasses."""
+
+    def __get__(self, obj: object, owner: type[DataRecord]) -> dict[str, Field[Any]]:
+        made: dict[str, Field[Any]] | None = owner.__dict__.get("_dataclass_fields")
+        if made is None:
+            import dataclasses
+            import inspect  # imported by dataclasses anyway
+
+            made = {}
+            annotations = inspect.get_annotations(owner)
+            names: tuple[str, ...] = owner.__slots__
+            for name in names:
+                f: Field[Any] = dataclasses.field()
+                f.name, f.type = name, annotations.get(name, "Any")
+                f._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+                made[name] = f
+            type.__setattr__(owner, "_dataclass_fields", made)
+        return made
+
+
+class DataRecord(Record):
+    """A :class:`Record` in place of a frozen dataclass that other code treats as one:
+    ``dataclasses.replace``, ``fields``, ``asdict`` and ``is_dataclass`` take it as the
+    dataclass with its ``__slots__`` as fields (``__init__`` takes them all, in order).
+    :meth:`replace` is ``dataclasses.replace`` without importing dataclasses."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    else:
+        __dataclass_fields__ = _DataclassFields()
+
+    def replace(self, **changes: Any) -> Self:
+        return type(self)(**{**self.__getstate__(), **changes})

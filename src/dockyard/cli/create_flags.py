@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
-from dockyard.cli.args import Parser
+from dockyard.cli.args import REMAINDER, Parser
 from dockyard.engine.container_config import ContainerCreate
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 USAGE = "[OPTIONS] IMAGE [COMMAND] [ARG...]"
 
@@ -67,7 +70,7 @@ def add_create_flags(p: Parser) -> None:
     a("-v", "--volume", action="append", default=[], help="Bind mount a volume")
     a("-w", "--workdir", default="", help="Working directory inside the container")
     a("image", nargs="?", help="image")
-    a("command", nargs=argparse.REMAINDER, help="command")
+    a("command", nargs=REMAINDER, help="command")
 
 
 def create_request(ns: argparse.Namespace) -> ContainerCreate:

@@ -275,8 +275,6 @@ class ContainerBuilder:
         self.points.append(point)
 
     def _volume_mount(self, m: MountRequest) -> list[Mount]:
-        from dataclasses import replace
-
         from dockyard.storage.copyup import copy_image_content, is_empty_dir
 
         svc = self.svc
@@ -316,7 +314,7 @@ class ContainerBuilder:
                 raise InvalidArgument(
                     f"cannot access path {m.volume_subpath}: lstat {sub}: no such file or directory"
                 )
-            mounts = [replace(mounts[0], source=str(sub))]
+            mounts = [mounts[0].replace(source=str(sub))]
             source = str(sub)
         self._point("volume", source, m.target, not m.readonly, name=vol.name)
         return mounts

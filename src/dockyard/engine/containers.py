@@ -12,9 +12,9 @@ import json
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard._util.record import DataRecord
 from dockyard.config import EngineConfig
 from dockyard.engine.container_records import ContainerRecord, ContainerRecords, name_conflict
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -34,13 +34,21 @@ if TYPE_CHECKING:
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(DataRecord):
     """A record with its current state, as ps/inspect see it."""
 
+    __slots__ = ("record", "state", "warnings")
     record: ContainerRecord
     state: st.State
-    warnings: tuple[str, ...] = ()  # for the user (stderr), e.g. a database port on 0.0.0.0
+    warnings: tuple[str, ...]  # for the user (stderr), e.g. a database port on 0.0.0.0
+
+    def __init__(
+        self,
+        record: ContainerRecord,
+        state: st.State,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self._set(record=record, state=state, warnings=warnings)
 
     @property
     def id(self) -> str:
@@ -216,8 +224,6 @@ class ContainerService:
         return spawn_shim(self.container_dir(c.id), run, attach=attach)
 
     def _rewrite_netns(self, cid: str, req: ContainerCreate) -> None:
-        from dataclasses import replace
-
         from dockyard.oci.runtime_spec import Namespace
         from dockyard.runtime.bundle import read_config, write_config
 
@@ -226,9 +232,7 @@ class ContainerService:
         ns = tuple(
             Namespace("network", path) if n.type == "network" else n for n in spec.linux.namespaces
         )
-        write_config(
-            self.container_dir(cid), replace(spec, linux=replace(spec.linux, namespaces=ns))
-        )
+        write_config(self.container_dir(cid), spec.replace(linux=spec.linux.replace(namespaces=ns)))
 
     def _port_bindings(self, c: Container, req: ContainerCreate) -> list[PortBinding]:
         """``-p`` bindings, plus with ``-P`` a random host port for each exposed port

@@ -8,8 +8,8 @@ root filesystem give the same ID.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
 
+from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidContent
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Digest
@@ -35,14 +35,32 @@ def _keys(value: object, what: str) -> tuple[str, ...]:
     return tuple(sorted(value))
 
 
-@dataclass(frozen=True)
-class Healthcheck:
-    test: tuple[str, ...] = ()
-    interval: int = 0
-    timeout: int = 0
-    start_period: int = 0
-    start_interval: int = 0
-    retries: int = 0
+class Healthcheck(DataRecord):
+    __slots__ = ("test", "interval", "timeout", "start_period", "start_interval", "retries")  # noqa: RUF023 (field order)
+    test: tuple[str, ...]
+    interval: int
+    timeout: int
+    start_period: int
+    start_interval: int
+    retries: int
+
+    def __init__(
+        self,
+        test: tuple[str, ...] = (),
+        interval: int = 0,
+        timeout: int = 0,
+        start_period: int = 0,
+        start_interval: int = 0,
+        retries: int = 0,
+    ) -> None:
+        self._set(
+            test=test,
+            interval=interval,
+            timeout=timeout,
+            start_period=start_period,
+            start_interval=start_interval,
+            retries=retries,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"Test": list(self.test)}
@@ -69,23 +87,69 @@ class Healthcheck:
         )
 
 
-@dataclass(frozen=True)
-class ContainerConfig:
+class ContainerConfig(DataRecord):
     """The ``config`` object of an image config: defaults for containers."""
 
-    user: str = ""
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] | None = None
-    cmd: tuple[str, ...] | None = None
-    working_dir: str = ""
-    exposed_ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    labels: tuple[tuple[str, str], ...] = ()
-    stop_signal: str = ""
-    shell: tuple[str, ...] | None = None
-    on_build: tuple[str, ...] = ()
-    healthcheck: Healthcheck | None = None
-    args_escaped: bool = False
+    __slots__ = (  # noqa: RUF023 (field order)
+        "user",
+        "env",
+        "entrypoint",
+        "cmd",
+        "working_dir",
+        "exposed_ports",
+        "volumes",
+        "labels",
+        "stop_signal",
+        "shell",
+        "on_build",
+        "healthcheck",
+        "args_escaped",
+    )
+    user: str
+    env: tuple[str, ...]
+    entrypoint: tuple[str, ...] | None
+    cmd: tuple[str, ...] | None
+    working_dir: str
+    exposed_ports: tuple[str, ...]
+    volumes: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    stop_signal: str
+    shell: tuple[str, ...] | None
+    on_build: tuple[str, ...]
+    healthcheck: Healthcheck | None
+    args_escaped: bool
+
+    def __init__(
+        self,
+        user: str = "",
+        env: tuple[str, ...] = (),
+        entrypoint: tuple[str, ...] | None = None,
+        cmd: tuple[str, ...] | None = None,
+        working_dir: str = "",
+        exposed_ports: tuple[str, ...] = (),
+        volumes: tuple[str, ...] = (),
+        labels: tuple[tuple[str, str], ...] = (),
+        stop_signal: str = "",
+        shell: tuple[str, ...] | None = None,
+        on_build: tuple[str, ...] = (),
+        healthcheck: Healthcheck | None = None,
+        args_escaped: bool = False,
+    ) -> None:
+        self._set(
+            user=user,
+            env=env,
+            entrypoint=entrypoint,
+            cmd=cmd,
+            working_dir=working_dir,
+            exposed_ports=exposed_ports,
+            volumes=volumes,
+            labels=labels,
+            stop_signal=stop_signal,
+            shell=shell,
+            on_build=on_build,
+            healthcheck=healthcheck,
+            args_escaped=args_escaped,
+        )
 
     def env_dict(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -150,13 +214,32 @@ class ContainerConfig:
         )
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    created: str = ""
-    created_by: str = ""
-    comment: str = ""
-    author: str = ""
-    empty_layer: bool = False
+EMPTY_CONFIG = ContainerConfig()
+
+
+class HistoryEntry(DataRecord):
+    __slots__ = ("created", "created_by", "comment", "author", "empty_layer")  # noqa: RUF023 (field order)
+    created: str
+    created_by: str
+    comment: str
+    author: str
+    empty_layer: bool
+
+    def __init__(
+        self,
+        created: str = "",
+        created_by: str = "",
+        comment: str = "",
+        author: str = "",
+        empty_layer: bool = False,
+    ) -> None:
+        self._set(
+            created=created,
+            created_by=created_by,
+            comment=comment,
+            author=author,
+            empty_layer=empty_layer,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -183,17 +266,51 @@ class HistoryEntry:
         )
 
 
-@dataclass(frozen=True)
-class ImageConfig:
-    architecture: str = "amd64"
-    os: str = "linux"
-    created: str = ""
-    author: str = ""
-    comment: str = ""
-    variant: str = ""
-    config: ContainerConfig = field(default_factory=ContainerConfig)
-    diff_ids: tuple[str, ...] = ()
-    history: tuple[HistoryEntry, ...] = ()
+class ImageConfig(DataRecord):
+    __slots__ = (  # noqa: RUF023 (field order)
+        "architecture",
+        "os",
+        "created",
+        "author",
+        "comment",
+        "variant",
+        "config",
+        "diff_ids",
+        "history",
+    )
+    architecture: str
+    os: str
+    created: str
+    author: str
+    comment: str
+    variant: str
+    config: ContainerConfig
+    diff_ids: tuple[str, ...]
+    history: tuple[HistoryEntry, ...]
+
+    def __init__(
+        self,
+        architecture: str = "amd64",
+        os: str = "linux",
+        created: str = "",
+        author: str = "",
+        comment: str = "",
+        variant: str = "",
+        config: ContainerConfig = EMPTY_CONFIG,
+        diff_ids: tuple[str, ...] = (),
+        history: tuple[HistoryEntry, ...] = (),
+    ) -> None:
+        self._set(
+            architecture=architecture,
+            os=os,
+            created=created,
+            author=author,
+            comment=comment,
+            variant=variant,
+            config=config,
+            diff_ids=diff_ids,
+            history=history,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"architecture": self.architecture}
@@ -220,7 +337,7 @@ class ImageConfig:
         return Digest.of_bytes(self.to_json())
 
     def with_config(self, config: ContainerConfig) -> ImageConfig:
-        return replace(self, config=config)
+        return self.replace(config=config)
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str = "image config") -> ImageConfig:
@@ -250,13 +367,29 @@ class ImageConfig:
         )
 
 
-@dataclass(frozen=True)
-class Descriptor:
+class Descriptor(DataRecord):
+    __slots__ = ("media_type", "digest", "size", "annotations", "platform")  # noqa: RUF023 (field order)
     media_type: str
     digest: str
     size: int
-    annotations: tuple[tuple[str, str], ...] = ()
-    platform: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...]
+    platform: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        media_type: str,
+        digest: str,
+        size: int,
+        annotations: tuple[tuple[str, str], ...] = (),
+        platform: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._set(
+            media_type=media_type,
+            digest=digest,
+            size=size,
+            annotations=annotations,
+            platform=platform,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
@@ -289,11 +422,19 @@ class Descriptor:
         )
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(DataRecord):
+    __slots__ = ("media_type", "config", "layers")  # noqa: RUF023 (field order)
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
+
+    def __init__(
+        self,
+        media_type: str,
+        config: Descriptor,
+        layers: tuple[Descriptor, ...],
+    ) -> None:
+        self._set(media_type=media_type, config=config, layers=layers)
 
     def to_json(self) -> bytes:
         d = {

@@ -14,8 +14,8 @@ layer returns an overlay rootfs as ``Mount("/", "overlay", "overlay",
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -94,15 +94,24 @@ def _objs(d: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]
     return [_obj(item, f"{where}.{key}[{i}]") for i, item in enumerate(v)]
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(DataRecord):
     """One mount: ``destination`` inside the container (or relative to the rootfs for
     rootfs mounts), filesystem ``type``, ``source`` and mount ``options``."""
 
+    __slots__ = ("destination", "type", "source", "options")  # noqa: RUF023 (field order)
     destination: str
     type: str
     source: str
-    options: tuple[str, ...] = ()
+    options: tuple[str, ...]
+
+    def __init__(
+        self,
+        destination: str,
+        type: str,
+        source: str,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        self._set(destination=destination, type=type, source=source, options=options)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -125,13 +134,21 @@ class Mount:
         )
 
 
-@dataclass(frozen=True)
-class User:
+class User(DataRecord):
     """``process.user``: numeric IDs, as the kernel sees them."""
 
-    uid: int = 0
-    gid: int = 0
-    additional_gids: tuple[int, ...] = ()
+    __slots__ = ("uid", "gid", "additional_gids")  # noqa: RUF023 (field order)
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...]
+
+    def __init__(
+        self,
+        uid: int = 0,
+        gid: int = 0,
+        additional_gids: tuple[int, ...] = (),
+    ) -> None:
+        self._set(uid=uid, gid=gid, additional_gids=additional_gids)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uid": self.uid, "gid": self.gid}
@@ -145,18 +162,36 @@ class User:
         return cls(_int(m, "uid", where), _int(m, "gid", where), _ints(m, "additionalGids", where))
 
 
+ROOT_USER = User()  # the default process.user (one instance: records are immutable)
+
 _CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(DataRecord):
     """Capability names as in the spec (``CAP_CHOWN``, ...)."""
 
-    bounding: tuple[str, ...] = ()
-    effective: tuple[str, ...] = ()
-    inheritable: tuple[str, ...] = ()
-    permitted: tuple[str, ...] = ()
-    ambient: tuple[str, ...] = ()
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")  # noqa: RUF023 (field order)
+    bounding: tuple[str, ...]
+    effective: tuple[str, ...]
+    inheritable: tuple[str, ...]
+    permitted: tuple[str, ...]
+    ambient: tuple[str, ...]
+
+    def __init__(
+        self,
+        bounding: tuple[str, ...] = (),
+        effective: tuple[str, ...] = (),
+        inheritable: tuple[str, ...] = (),
+        permitted: tuple[str, ...] = (),
+        ambient: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            bounding=bounding,
+            effective=effective,
+            inheritable=inheritable,
+            permitted=permitted,
+            ambient=ambient,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {name: list(getattr(self, name)) for name in _CAP_SETS}
@@ -167,13 +202,21 @@ class Capabilities:
         return cls(*(_strs(m, name, where) for name in _CAP_SETS))
 
 
-@dataclass(frozen=True)
-class Rlimit:
+class Rlimit(DataRecord):
     """One ``process.rlimits`` entry."""
 
+    __slots__ = ("type", "hard", "soft")  # noqa: RUF023 (field order)
     type: str  # RLIMIT_NOFILE, ...
     hard: int
     soft: int
+
+    def __init__(
+        self,
+        type: str,
+        hard: int,
+        soft: int,
+    ) -> None:
+        self._set(type=type, hard=hard, soft=soft)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "hard": self.hard, "soft": self.soft}
@@ -184,19 +227,53 @@ class Rlimit:
         return cls(_str(m, "type", where), _int(m, "hard", where), _int(m, "soft", where))
 
 
-@dataclass(frozen=True)
-class Process:
+class Process(DataRecord):
     """``process``: what runs in the container and with which rights."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "args",
+        "env",
+        "cwd",
+        "user",
+        "terminal",
+        "capabilities",
+        "no_new_privileges",
+        "rlimits",
+        "oom_score_adj",
+    )
     args: tuple[str, ...]
-    env: tuple[str, ...] = ()
-    cwd: str = "/"
-    user: User = field(default_factory=User)
-    terminal: bool = False
-    capabilities: Capabilities | None = None
-    no_new_privileges: bool = False
-    rlimits: tuple[Rlimit, ...] = ()
-    oom_score_adj: int | None = None
+    env: tuple[str, ...]
+    cwd: str
+    user: User
+    terminal: bool
+    capabilities: Capabilities | None
+    no_new_privileges: bool
+    rlimits: tuple[Rlimit, ...]
+    oom_score_adj: int | None
+
+    def __init__(
+        self,
+        args: tuple[str, ...],
+        env: tuple[str, ...] = (),
+        cwd: str = "/",
+        user: User = ROOT_USER,
+        terminal: bool = False,
+        capabilities: Capabilities | None = None,
+        no_new_privileges: bool = False,
+        rlimits: tuple[Rlimit, ...] = (),
+        oom_score_adj: int | None = None,
+    ) -> None:
+        self._set(
+            args=args,
+            env=env,
+            cwd=cwd,
+            user=user,
+            terminal=terminal,
+            capabilities=capabilities,
+            no_new_privileges=no_new_privileges,
+            rlimits=rlimits,
+            oom_score_adj=oom_score_adj,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -237,12 +314,19 @@ class Process:
         )
 
 
-@dataclass(frozen=True)
-class Root:
+class Root(DataRecord):
     """``root``: the rootfs directory (relative to the bundle) and read-only flag."""
 
-    path: str = "rootfs"  # relative to the bundle, or absolute
-    readonly: bool = False
+    __slots__ = ("path", "readonly")
+    path: str  # relative to the bundle, or absolute
+    readonly: bool
+
+    def __init__(
+        self,
+        path: str = "rootfs",
+        readonly: bool = False,
+    ) -> None:
+        self._set(path=path, readonly=readonly)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path}
@@ -256,15 +340,24 @@ class Root:
         return cls(_str(m, "path", where), _bool(m, "readonly", where))
 
 
+DEFAULT_ROOT = Root()
+
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup")
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(DataRecord):
     """A namespace to create (``path`` None) or to join (``path`` of a ns file)."""
 
+    __slots__ = ("type", "path")  # noqa: RUF023 (field order)
     type: str
-    path: str | None = None
+    path: str | None
+
+    def __init__(
+        self,
+        type: str,
+        path: str | None = None,
+    ) -> None:
+        self._set(type=type, path=path)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type}
@@ -281,16 +374,32 @@ class Namespace:
         return cls(t, _opt_str(m, "path", where))
 
 
-@dataclass(frozen=True)
-class Resources:
+class Resources(DataRecord):
     """``linux.resources``, flattened: ``memory.limit`` is :attr:`memory_limit`, etc.
     ``None`` means "not set"; a ``pids_limit`` <= 0 means unlimited."""
 
-    memory_limit: int | None = None  # bytes
-    cpu_quota: int | None = None  # microseconds per period
-    cpu_period: int | None = None  # microseconds
-    cpu_shares: int | None = None
-    pids_limit: int | None = None
+    __slots__ = ("memory_limit", "cpu_quota", "cpu_period", "cpu_shares", "pids_limit")  # noqa: RUF023 (field order)
+    memory_limit: int | None  # bytes
+    cpu_quota: int | None  # microseconds per period
+    cpu_period: int | None  # microseconds
+    cpu_shares: int | None
+    pids_limit: int | None
+
+    def __init__(
+        self,
+        memory_limit: int | None = None,
+        cpu_quota: int | None = None,
+        cpu_period: int | None = None,
+        cpu_shares: int | None = None,
+        pids_limit: int | None = None,
+    ) -> None:
+        self._set(
+            memory_limit=memory_limit,
+            cpu_quota=cpu_quota,
+            cpu_period=cpu_period,
+            cpu_shares=cpu_shares,
+            pids_limit=pids_limit,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -482,17 +591,45 @@ class Seccomp(_Value):
         )
 
 
-@dataclass(frozen=True)
-class Linux:
+class Linux(DataRecord):
     """``linux``: namespaces, masked and read-only paths, cgroup settings, seccomp."""
 
-    namespaces: tuple[Namespace, ...] = ()
-    masked_paths: tuple[str, ...] = ()
-    readonly_paths: tuple[str, ...] = ()
-    resources: Resources | None = None
-    cgroups_path: str | None = None
-    sysctl: tuple[tuple[str, str], ...] = ()
-    seccomp: Seccomp | None = None
+    __slots__ = (  # noqa: RUF023 (field order)
+        "namespaces",
+        "masked_paths",
+        "readonly_paths",
+        "resources",
+        "cgroups_path",
+        "sysctl",
+        "seccomp",
+    )
+    namespaces: tuple[Namespace, ...]
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
+    resources: Resources | None
+    cgroups_path: str | None
+    sysctl: tuple[tuple[str, str], ...]
+    seccomp: Seccomp | None
+
+    def __init__(
+        self,
+        namespaces: tuple[Namespace, ...] = (),
+        masked_paths: tuple[str, ...] = (),
+        readonly_paths: tuple[str, ...] = (),
+        resources: Resources | None = None,
+        cgroups_path: str | None = None,
+        sysctl: tuple[tuple[str, str], ...] = (),
+        seccomp: Seccomp | None = None,
+    ) -> None:
+        self._set(
+            namespaces=namespaces,
+            masked_paths=masked_paths,
+            readonly_paths=readonly_paths,
+            resources=resources,
+            cgroups_path=cgroups_path,
+            sysctl=sysctl,
+            seccomp=seccomp,
+        )
 
     def namespace(self, type_: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -538,16 +675,37 @@ class Linux:
         )
 
 
-@dataclass(frozen=True)
-class RuntimeSpec:
+DEFAULT_LINUX = Linux()
+
+
+class RuntimeSpec(DataRecord):
     """A whole config.json (the parts Dockyard uses)."""
 
+    __slots__ = ("process", "root", "hostname", "mounts", "linux", "oci_version")  # noqa: RUF023 (field order)
     process: Process
-    root: Root = field(default_factory=Root)
-    hostname: str = ""
-    mounts: tuple[Mount, ...] = ()
-    linux: Linux = field(default_factory=Linux)
-    oci_version: str = OCI_VERSION
+    root: Root
+    hostname: str
+    mounts: tuple[Mount, ...]
+    linux: Linux
+    oci_version: str
+
+    def __init__(
+        self,
+        process: Process,
+        root: Root = DEFAULT_ROOT,
+        hostname: str = "",
+        mounts: tuple[Mount, ...] = (),
+        linux: Linux = DEFAULT_LINUX,
+        oci_version: str = OCI_VERSION,
+    ) -> None:
+        self._set(
+            process=process,
+            root=root,
+            hostname=hostname,
+            mounts=mounts,
+            linux=linux,
+            oci_version=oci_version,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -25,8 +25,8 @@ import functools
 import os
 import signal
 import time
-from dataclasses import dataclass
 
+from dockyard._util.record import DataRecord
 from dockyard.errors import Conflict, InvalidArgument, NotFound, Unsupported
 from dockyard.oci.runtime_spec import Resources
 
@@ -53,10 +53,18 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-@dataclass(frozen=True)
-class CgroupStats:
+class CgroupStats(DataRecord):
     """What ``docker stats`` shows, read from the cgroup."""
 
+    __slots__ = (  # noqa: RUF023 (field order)
+        "memory_usage",
+        "memory_limit",
+        "cpu_usage_ns",
+        "pids_current",
+        "pids_limit",
+        "blkio_read_bytes",
+        "blkio_write_bytes",
+    )
     memory_usage: int  # bytes
     memory_limit: int | None  # bytes; None when unlimited
     cpu_usage_ns: int
@@ -64,6 +72,26 @@ class CgroupStats:
     pids_limit: int | None  # None when unlimited
     blkio_read_bytes: int
     blkio_write_bytes: int
+
+    def __init__(
+        self,
+        memory_usage: int,
+        memory_limit: int | None,
+        cpu_usage_ns: int,
+        pids_current: int,
+        pids_limit: int | None,
+        blkio_read_bytes: int,
+        blkio_write_bytes: int,
+    ) -> None:
+        self._set(
+            memory_usage=memory_usage,
+            memory_limit=memory_limit,
+            cpu_usage_ns=cpu_usage_ns,
+            pids_current=pids_current,
+            pids_limit=pids_limit,
+            blkio_read_bytes=blkio_read_bytes,
+            blkio_write_bytes=blkio_write_bytes,
+        )
 
 
 @functools.cache

@@ -10,10 +10,11 @@ capability bounding set, whether cgroup namespaces exist) come in as arguments.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import (
+    ROOT_USER,
     Capabilities,
     Linux,
     Mount,
@@ -155,45 +156,148 @@ def process_capabilities(caplist: Sequence[str], uid: int) -> Capabilities:
     return Capabilities(bounding=t)
 
 
-@dataclass(frozen=True)
-class SpecOptions:
+class SpecOptions(DataRecord):
     """What the engine decided for one container (flags + image config)."""
 
-    args: tuple[str, ...]
-    env: tuple[str, ...] = ()  # image Env then user -e/--env-file, in order
-    cwd: str = "/"
-    user: User = field(default_factory=User)  # numeric; see users.resolve_user()
-    home: str | None = "/"  # HOME if env has none; None: left to start_container(resolve_user)
-    hostname: str = ""
-    terminal: bool = False
-    rootfs: str = "rootfs"
-    readonly_rootfs: bool = False
-    mounts: tuple[Mount, ...] = ()  # -v / --mount, see bind_mount() and tmpfs_mount()
-    cap_add: tuple[str, ...] = ()
-    cap_drop: tuple[str, ...] = ()
-    privileged: bool = False
-    host_capabilities: tuple[str, ...] | None = None  # host bounding set (linux.bounding_set)
-    network: str = "none"  # "none": new empty netns; "host": none; "/path": join that netns
-    pid_host: bool = False
-    ipc_host: bool = False
-    uts_host: bool = False
-    cgroupns: bool = True  # private cgroup namespace (when the kernel has them)
-    memory: int | None = None  # bytes
-    cpus: float | None = None
-    cpu_shares: int | None = None
-    pids_limit: int | None = None  # None, 0 or -1: unlimited
-    cgroups_path: str | None = None  # e.g. "/dockyard/<id>"
-    shm_size: int = DEFAULT_SHM_SIZE
-    no_new_privileges: bool = False
-    sysctls: tuple[tuple[str, str], ...] = ()
-    rlimits: tuple[Rlimit, ...] = ()
-    oom_score_adj: int | None = None
     # Docker's profile layout (seccomp.select_profile); None, or privileged: no filter.
     # Its conditions are evaluated against the capability set, host_arch (Go's GOARCH
     # names, seccomp.host_arch()) and kernel ((major, minor); None: taken as recent).
-    seccomp: SeccompProfile | None = None
-    host_arch: str = "amd64"
-    kernel: tuple[int, int] | None = None
+    __slots__ = (  # noqa: RUF023 (field order)
+        "args",
+        "env",
+        "cwd",
+        "user",
+        "home",
+        "hostname",
+        "terminal",
+        "rootfs",
+        "readonly_rootfs",
+        "mounts",
+        "cap_add",
+        "cap_drop",
+        "privileged",
+        "host_capabilities",
+        "network",
+        "pid_host",
+        "ipc_host",
+        "uts_host",
+        "cgroupns",
+        "memory",
+        "cpus",
+        "cpu_shares",
+        "pids_limit",
+        "cgroups_path",
+        "shm_size",
+        "no_new_privileges",
+        "sysctls",
+        "rlimits",
+        "oom_score_adj",
+        "seccomp",
+        "host_arch",
+        "kernel",
+    )
+    args: tuple[str, ...]
+    env: tuple[str, ...]  # image Env then user -e/--env-file, in order
+    cwd: str
+    user: User  # numeric; see users.resolve_user()
+    home: str | None  # HOME if env has none; None: left to start_container(resolve_user)
+    hostname: str
+    terminal: bool
+    rootfs: str
+    readonly_rootfs: bool
+    mounts: tuple[Mount, ...]  # -v / --mount, see bind_mount() and tmpfs_mount()
+    cap_add: tuple[str, ...]
+    cap_drop: tuple[str, ...]
+    privileged: bool
+    host_capabilities: tuple[str, ...] | None  # host bounding set (linux.bounding_set)
+    network: str  # "none": new empty netns; "host": none; "/path": join that netns
+    pid_host: bool
+    ipc_host: bool
+    uts_host: bool
+    cgroupns: bool  # private cgroup namespace (when the kernel has them)
+    memory: int | None  # bytes
+    cpus: float | None
+    cpu_shares: int | None
+    pids_limit: int | None  # None, 0 or -1: unlimited
+    cgroups_path: str | None  # e.g. "/dockyard/<id>"
+    shm_size: int
+    no_new_privileges: bool
+    sysctls: tuple[tuple[str, str], ...]
+    rlimits: tuple[Rlimit, ...]
+    oom_score_adj: int | None
+    seccomp: SeccompProfile | None
+    host_arch: str
+    kernel: tuple[int, int] | None
+
+    def __init__(
+        self,
+        args: tuple[str, ...],
+        env: tuple[str, ...] = (),
+        cwd: str = "/",
+        user: User = ROOT_USER,
+        home: str | None = "/",
+        hostname: str = "",
+        terminal: bool = False,
+        rootfs: str = "rootfs",
+        readonly_rootfs: bool = False,
+        mounts: tuple[Mount, ...] = (),
+        cap_add: tuple[str, ...] = (),
+        cap_drop: tuple[str, ...] = (),
+        privileged: bool = False,
+        host_capabilities: tuple[str, ...] | None = None,
+        network: str = "none",
+        pid_host: bool = False,
+        ipc_host: bool = False,
+        uts_host: bool = False,
+        cgroupns: bool = True,
+        memory: int | None = None,
+        cpus: float | None = None,
+        cpu_shares: int | None = None,
+        pids_limit: int | None = None,
+        cgroups_path: str | None = None,
+        shm_size: int = DEFAULT_SHM_SIZE,
+        no_new_privileges: bool = False,
+        sysctls: tuple[tuple[str, str], ...] = (),
+        rlimits: tuple[Rlimit, ...] = (),
+        oom_score_adj: int | None = None,
+        seccomp: SeccompProfile | None = None,
+        host_arch: str = "amd64",
+        kernel: tuple[int, int] | None = None,
+    ) -> None:
+        self._set(
+            args=args,
+            env=env,
+            cwd=cwd,
+            user=user,
+            home=home,
+            hostname=hostname,
+            terminal=terminal,
+            rootfs=rootfs,
+            readonly_rootfs=readonly_rootfs,
+            mounts=mounts,
+            cap_add=cap_add,
+            cap_drop=cap_drop,
+            privileged=privileged,
+            host_capabilities=host_capabilities,
+            network=network,
+            pid_host=pid_host,
+            ipc_host=ipc_host,
+            uts_host=uts_host,
+            cgroupns=cgroupns,
+            memory=memory,
+            cpus=cpus,
+            cpu_shares=cpu_shares,
+            pids_limit=pids_limit,
+            cgroups_path=cgroups_path,
+            shm_size=shm_size,
+            no_new_privileges=no_new_privileges,
+            sysctls=sysctls,
+            rlimits=rlimits,
+            oom_score_adj=oom_score_adj,
+            seccomp=seccomp,
+            host_arch=host_arch,
+            kernel=kernel,
+        )
 
 
 def _mount_depth(m: Mount) -> int:
