@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from dockyard.storage.volumes import VolumeStore
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# wait_after_attach's state reads: seconds to sleep after each
+_AFTER_ATTACH_POLL = (0.0005,) * 6 + (0.001,) * 4
 
 
 class Container(DataRecord):
@@ -275,6 +277,23 @@ class ContainerService:
     def wait(self, ref: str, condition: str = "not-running") -> int:
         c = self.get(ref)
         return self.client(c.id).wait(condition)
+
+    def wait_after_attach(self, cid: str, *, remove: bool = False) -> int:
+        """The exit code of container ``cid`` once its attach stream ended (``run``
+        in the foreground). The shim ends the stream with the run and writes the final
+        state a millisecond or so later; ShimClient.wait, asked in between, finds no
+        shim to ask nor a final state and sleeps 5 ms. So: read the state a few times
+        at short intervals first (~7 ms in all), then wait as usual. ``remove`` as
+        ShimClient.wait's."""
+        client = self.client(cid)
+        for delay in _AFTER_ATTACH_POLL:
+            s = client.raw_state()
+            if s.status == "exited":
+                return s.exit_code
+            if s.status != "running":  # restarting, or a shim that died: the usual way
+                break
+            time.sleep(delay)
+        return client.wait(remove=remove)
 
     def pause(self, ref: str) -> Container:
         c = self.get(ref)

@@ -143,7 +143,7 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
         )
     if detached:
         return 0
-    code = client.wait(remove=auto_remove)
+    code = svc.wait_after_attach(cid, remove=auto_remove)
     if auto_remove:
         _remove_quietly(ctx, cid)
     return code
