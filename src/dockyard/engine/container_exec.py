@@ -115,7 +115,6 @@ def build_exec_process(
     ``term_from_tty``: the container's TERM came from its own ``-t`` (not from its
     env), so an exec without ``-t`` does not inherit it. ``host_capabilities``: the
     host's bounding set, for ``--privileged`` (None: every capability known)."""
-    from dataclasses import replace
 
     from dockyard.runtime.spec_builder import (
         merge_env,
@@ -146,8 +145,7 @@ def build_exec_process(
     else:
         caplist = None
     caps = process_capabilities(caplist, user.uid) if caplist is not None else None
-    return replace(
-        base,
+    return base.replace(
         args=tuple(cfg.cmd),
         env=merged,
         cwd=cwd,

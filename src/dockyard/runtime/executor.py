@@ -474,8 +474,6 @@ def _resolve_user(process: Process, spec: str | None) -> tuple[Process, dict[str
     env = dict(e.partition("=")[::2] for e in process.env)
     if spec is None:
         return process, env
-    from dataclasses import replace
-
     from dockyard.errors import DockyardError
     from dockyard.oci.runtime_spec import User
     from dockyard.runtime.users import resolve_user
@@ -485,7 +483,7 @@ def _resolve_user(process: Process, spec: str | None) -> tuple[Process, dict[str
     except DockyardError as e:
         raise _Fail(125, str(e)) from e
     env.setdefault("HOME", ru.home)
-    return replace(process, user=User(ru.uid, ru.gid, ru.additional_gids)), env
+    return process.replace(user=User(ru.uid, ru.gid, ru.additional_gids)), env
 
 
 def _lower_err(e: OSError) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import User
 from dockyard.runtime.paths import secure_join
@@ -20,34 +20,61 @@ from dockyard.runtime.paths import secure_join
 _MAX_ID = 2**31 - 1
 
 
-@dataclass(frozen=True)
-class PasswdEntry:
+class PasswdEntry(DataRecord):
     """One /etc/passwd line."""
 
+    __slots__ = ("name", "uid", "gid", "home", "shell")  # noqa: RUF023 (field order)
     name: str
     uid: int
     gid: int
     home: str
     shell: str
 
+    def __init__(
+        self,
+        name: str,
+        uid: int,
+        gid: int,
+        home: str,
+        shell: str,
+    ) -> None:
+        self._set(name=name, uid=uid, gid=gid, home=home, shell=shell)
 
-@dataclass(frozen=True)
-class GroupEntry:
+
+class GroupEntry(DataRecord):
     """One /etc/group line."""
 
+    __slots__ = ("name", "gid", "members")  # noqa: RUF023 (field order)
     name: str
     gid: int
     members: tuple[str, ...]
 
+    def __init__(
+        self,
+        name: str,
+        gid: int,
+        members: tuple[str, ...],
+    ) -> None:
+        self._set(name=name, gid=gid, members=members)
 
-@dataclass(frozen=True)
-class ResolvedUser:
+
+class ResolvedUser(DataRecord):
     """The outcome of resolving ``-u``: IDs and the home directory."""
 
+    __slots__ = ("uid", "gid", "additional_gids", "home")  # noqa: RUF023 (field order)
     uid: int
     gid: int
-    additional_gids: tuple[int, ...] = ()
-    home: str = "/"
+    additional_gids: tuple[int, ...]
+    home: str
+
+    def __init__(
+        self,
+        uid: int,
+        gid: int,
+        additional_gids: tuple[int, ...] = (),
+        home: str = "/",
+    ) -> None:
+        self._set(uid=uid, gid=gid, additional_gids=additional_gids, home=home)
 
     @property
     def user(self) -> User:
