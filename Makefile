@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mmdebstrap skopeo zstd busybox-static ca-certificates iproute2 crun tini nftables libseccomp2 runc
+APT_PACKAGES := mmdebstrap skopeo zstd busybox-static ca-certificates iproute2 crun tini nftables libseccomp2 runc curl
 PYTEST_ARGS ?=
 
 .PHONY: demo test check lint typecheck layers pytest deps venv clean
