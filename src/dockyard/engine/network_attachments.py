@@ -1,0 +1,459 @@
+"""Each container's side of its networks: endpoints (address, MAC, aliases) from
+``create``/``connect`` to ``rm``/``disconnect`` (a container keeps its address
+across restarts); its namespace file and veths from ``start`` (remade there when a
+reboot took them) to ``rm``; the bridges, made with the first container's
+endpoint and deleted with the last one, so that nothing stays on the machine once
+the containers are gone.
+
+Every change to bridges, veths and namespaces happens under the network lock;
+addresses are handed out in database transactions."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from dockyard.config import EngineConfig
+from dockyard.engine.network_common import (
+    DEFAULT_MODES,
+    MTU_OPT,
+    Attachment,
+    NetworkLock,
+    drop_bridge,
+    is_bridge_mode,
+)
+from dockyard.engine.network_definitions import NetworkDefinitions
+from dockyard.engine.network_firewall import NetworkFirewall
+from dockyard.engine.network_ports import PortPublisher
+from dockyard.errors import Conflict, InvalidArgument
+from dockyard.network import bridge as br
+from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.engine.container_config import ContainerCreate
+    from dockyard.specs.ports import PortBinding
+
+
+class ContainerAttachments:
+    def __init__(
+        self,
+        config: EngineConfig,
+        store: NetworkStore,
+        lock: NetworkLock,
+        firewall: NetworkFirewall,
+        networks: NetworkDefinitions,
+        ports: PortPublisher,
+        *,
+        netns_dir: Path,
+        container_name: Callable[[str], str | None],
+        is_running: Callable[[str], bool],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.lock = lock
+        self.firewall = firewall
+        self.networks = networks
+        self.ports = ports
+        self.netns_dir = netns_dir
+        self.container_name = container_name
+        self.is_running = is_running
+
+    def netns_path(self, cid: str) -> Path:
+        return self.netns_dir / cid
+
+    # -- a container's networks at create -------------------------------------------
+    def resolve_mode(self, req: ContainerCreate) -> NetworkRecord | None:
+        """The network a bridge-mode request joins (None for host/none/container:);
+        checks ``--ip`` and ``--network-alias`` as Docker does."""
+        mode = req.network
+        if not is_bridge_mode(mode):
+            if req.ip:
+                raise InvalidArgument(
+                    "user specified IP address is supported on user defined networks only"
+                )
+            if req.network_aliases:
+                raise InvalidArgument(
+                    "network-scoped alias is supported only for containers in user defined networks"
+                )
+            return None
+        net = self.networks.default_network() if mode in DEFAULT_MODES else self.networks.get(mode)
+        if net.driver != "bridge":
+            return None
+        if net.is_default:
+            if req.ip:
+                raise InvalidArgument(
+                    "user specified IP address is supported on user defined networks only"
+                )
+            if req.network_aliases:
+                raise InvalidArgument(
+                    "network-scoped alias is supported only for containers in user defined networks"
+                )
+        return net
+
+    def attach(self, cid: str, req: ContainerCreate) -> list[Attachment]:
+        """The endpoint of a new container on its network (nothing for host/none/
+        container:). Undone by :meth:`teardown`."""
+        net = self.resolve_mode(req)
+        if net is None:
+            return []
+        ep = self._allocate(net, cid, ip=req.ip, aliases=req.network_aliases, ifname="eth0")
+        return [Attachment(net, ep)]
+
+    def _allocate(
+        self,
+        net: NetworkRecord,
+        cid: str,
+        *,
+        ip: str,
+        aliases: Sequence[str],
+        ifname: str,
+    ) -> Endpoint:
+        from dockyard.network.ipam import IPAMConfig, allocate, mac_for
+
+        cfg = IPAMConfig(
+            IPv4Network(net.subnet),
+            IPv4Address(net.gateway),
+            IPv4Network(net.ip_range) if net.ip_range else None,
+        )
+        with self.store.transaction():
+            used = [IPv4Address(e.ip) for e in self.store.endpoints(network_id=net.id)]
+            addr = allocate(cfg, used, network=net.name, network_id=net.id, requested=ip)
+            ep = Endpoint(net.id, cid, str(addr), mac_for(addr), ifname, tuple(aliases))
+            self.store.add_endpoint(ep)
+        return ep
+
+    def attachments(self, cid: str) -> list[Attachment]:
+        out = []
+        nets = {n.id: n for n in self.store.all()}
+        for e in self.store.endpoints(container_id=cid):
+            n = nets.get(e.network_id)
+            if n is not None:
+                out.append(Attachment(n, e))
+        return out
+
+    def hosts_lines(self, cid: str, hostname: str, domainname: str = "") -> list[str]:
+        """``/etc/hosts`` lines naming the container itself (Docker: its first address)."""
+        atts = self.attachments(cid)
+        if not atts:
+            return []
+        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
+        return [f"{atts[0].endpoint.ip}\t{names}"]
+
+    def nameservers(self, cid: str) -> list[str] | None:
+        """On a user network, its gateway (the embedded DNS listens there); None: the
+        host's resolvers (the default bridge, as Docker: no container names there)."""
+        for a in self.attachments(cid):
+            if not a.network.is_default:
+                return [a.network.gateway]
+        return None
+
+    # -- start: bridges, namespace, veths, ports, firewall ----------------------------
+    def prepare(self, cid: str, bindings: Sequence[PortBinding] = ()) -> list[str]:
+        """Everything the container's network needs before its process starts; made
+        again when missing (after a reboot). Returns warnings for the user."""
+        atts = self.attachments(cid)
+        if not atts:
+            return []
+        from dockyard.network import netns
+
+        warnings: list[str] = []
+        with self.lock.held():
+            host_lines: list[str] = []
+            made_bridges = []
+            for a in atts:
+                if not br.link_exists(a.network.bridge):
+                    self._check_claim(a.network)
+                    host_lines += br.bridge_script(self._bridge_spec(a.network))
+                    made_bridges.append(a.network)
+            path = self.netns_path(cid)
+            fresh = not netns.is_netns(path)
+            if fresh:
+                stale = [br.veth_name(a.network.id, cid) for a in atts]
+                br.delete_links(stale)  # left by a namespace that is gone (a reboot)
+                netns.create(path)
+            inner: list[str] = []
+            gateway = self._gateway_attachment(atts)
+            hairpin = br.bridge_netfilter()
+            for a in atts:
+                host = br.veth_name(a.network.id, cid)
+                if not fresh and br.link_exists(host):
+                    continue
+                spec = self._veth_spec(a, cid, gw=a is gateway)
+                host_lines += br.veth_host_script(spec, hairpin=hairpin)
+                inner += br.veth_inner_script(spec)
+            try:
+                br.ip_batch(host_lines)
+                for n in made_bridges:
+                    self._bridge_sysctls(n)
+                br.ip_batch(inner, netns=path)
+            except BaseException:
+                if fresh:
+                    self._remove_sandbox(cid, atts)
+                raise
+            ports_changed = self.ports.publish(cid, atts, bindings, warnings)
+            if made_bridges or ports_changed:
+                warnings += self.firewall.sync()
+        if any(not a.network.is_default for a in atts):
+            # names on user networks: the embedded DNS answers on their gateways. If
+            # it cannot start, the container still runs (by address): a warning
+            from dockyard.engine import dns_service
+            from dockyard.errors import DockyardError
+
+            try:
+                dns_service.ensure(self.config.root, self.config.runroot)
+            except DockyardError as e:
+                warnings.append(f"WARNING: no name resolution on user networks: {e}")
+        return warnings
+
+    def _check_claim(self, net: NetworkRecord) -> None:
+        """Before a bridge goes up: its subnet must not be another root's (a network
+        made before claims existed, or a lost race)."""
+        from dockyard.network.claims import claim
+
+        holder = claim(IPv4Network(net.subnet), self.config.root)
+        if holder is not None:
+            raise Conflict(
+                f"the subnet {net.subnet} of network {net.name} is in use by the Dockyard "
+                f"engine at {holder}",
+                hint="remove this network and make it again (it gets another subnet), or "
+                "stop using that engine's network",
+            )
+
+    def _gateway_attachment(self, atts: Sequence[Attachment]) -> Attachment | None:
+        for a in atts:
+            if not a.network.internal:
+                return a
+        return None
+
+    def mtu(self, net: NetworkRecord) -> int:
+        """The network's MTU toward the outside: ``-o com.docker.network.driver.mtu``,
+        else the uplink's (the interface of the default route)."""
+        opt = dict(net.options).get(MTU_OPT)
+        if opt:
+            return int(opt)
+        from dockyard.network.ipam import host_routes, uplink
+
+        return br.uplink_mtu(uplink(host_routes()))
+
+    def link_mtu(self, net: NetworkRecord) -> int:
+        """The MTU of the bridge and veths: big (traffic between containers and with
+        the host stays on the machine; the default route carries :meth:`mtu`), unless
+        the user set one."""
+        opt = dict(net.options).get(MTU_OPT)
+        return int(opt) if opt else br.LOCAL_MTU
+
+    def _bridge_spec(self, net: NetworkRecord) -> br.BridgeSpec:
+        return br.BridgeSpec(
+            net.bridge, IPv4Address(net.gateway), IPv4Network(net.subnet), self.link_mtu(net)
+        )
+
+    def _veth_spec(self, a: Attachment, cid: str, *, gw: bool) -> br.VethSpec:
+        net, ep = a.network, a.endpoint
+        return br.VethSpec(
+            host=br.veth_name(net.id, cid),
+            bridge=net.bridge,
+            netns=self.netns_path(cid),
+            ifname=ep.ifname,
+            mac=ep.mac,
+            ip=IPv4Address(ep.ip),
+            prefixlen=net.prefixlen,
+            mtu=self.link_mtu(net),
+            gateway=IPv4Address(net.gateway) if gw else None,
+            route_mtu=self.mtu(net) if gw else None,
+        )
+
+    def _bridge_sysctls(self, net: NetworkRecord) -> None:
+        """route_localnet on the bridge (127.0.0.1 -> published port); ip_forward once."""
+        br.set_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
+        old = br.set_sysctl("net.ipv4.ip_forward", "1")
+        if old is not None:
+            self._record_sysctl("net.ipv4.ip_forward", "1", old)
+
+    def _record_sysctl(self, key: str, value: str, old: str) -> None:
+        from dockyard._util.atomic import atomic_write
+        from dockyard.runtime.state import rfc3339_nano
+
+        path = self.config.root / "network" / "sysctls.json"
+        data = changed_sysctls(self.config.root)
+        data[key] = {"value": value, "was": old, "at": rfc3339_nano(time.time_ns())}
+        atomic_write(path, json.dumps(data, indent=1).encode())
+
+    # -- connect / disconnect -----------------------------------------------------------
+    def connect(
+        self,
+        net: NetworkRecord,
+        cid: str,
+        req: ContainerCreate,
+        *,
+        aliases: Sequence[str] = (),
+        ip: str = "",
+    ) -> list[str]:
+        if net.driver != "bridge" or not is_bridge_mode(req.network):
+            if req.network == "host" or net.driver == "host":
+                raise Conflict(
+                    "container cannot be disconnected from host network or connected to host "
+                    "network"
+                )
+            if req.network == "none" or net.driver == "null":
+                raise Conflict(
+                    "container cannot be connected to multiple networks with one of the "
+                    "networks in private (none) mode"
+                )
+            raise Conflict(
+                "container sharing network namespace with another container or host cannot "
+                "be connected to any other network"
+            )
+        if net.is_default and (ip or aliases):
+            raise InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                if aliases
+                else "user specified IP address is supported on user defined networks only"
+            )
+        atts = self.attachments(cid)
+        name = self.container_name(cid) or cid[:12]
+        if any(a.network.id == net.id for a in atts):
+            raise Conflict(f"endpoint with name {name} already exists in network {net.name}")
+        used = {a.endpoint.ifname for a in atts}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        self._allocate(net, cid, ip=ip, aliases=aliases, ifname=ifname)
+        if self.is_running(cid):
+            try:
+                return self.prepare(cid, self.ports.bindings_of(cid))
+            except BaseException:
+                with self.store.transaction():
+                    self.store.remove_endpoint(net.id, cid)
+                raise
+        return []
+
+    def disconnect(self, net: NetworkRecord, cid: str, *, force: bool = False) -> None:
+        atts = self.attachments(cid)
+        mine = [a for a in atts if a.network.id == net.id]
+        if not mine:
+            if force:
+                return
+            raise Conflict(f"container {cid} is not connected to network {net.name}")
+        with self.lock.held():
+            br.delete_links([br.veth_name(net.id, cid)])
+            with self.store.transaction():
+                self.store.remove_endpoint(net.id, cid)
+            rest = [a for a in atts if a.network.id != net.id]
+            was_gateway = mine[0] is self._gateway_attachment(atts)
+            if rest and was_gateway and os.path.lexists(self.netns_path(cid)):
+                gw = self._gateway_attachment(rest)
+                if gw is not None:  # the default route moves to the next network
+                    route = br.veth_inner_script(self._veth_spec(gw, cid, gw=True))[-1]
+                    br.ip_batch([route], netns=self.netns_path(cid), force=True)
+            if not self.store.endpoints(network_id=net.id):
+                drop_bridge(net)
+            self.firewall.sync()
+
+    # -- removal -------------------------------------------------------------------------
+    def _remove_sandbox(self, cid: str, atts: Sequence[Attachment]) -> None:
+        from dockyard.network import netns
+
+        br.delete_links([br.veth_name(a.network.id, cid) for a in atts])
+        netns.remove(self.netns_path(cid))
+
+    def teardown(self, cid: str) -> None:
+        """At ``rm`` (and when ``create`` fails): namespace, veths, addresses, ports;
+        the bridges nobody uses any more, and the table. Idempotent.
+
+        Deleting links is slow in the kernel (a bridge ~45 ms, a veth ~18 ms, an nft
+        transaction ~15 ms), so unless ``DOCKYARD_NETWORK_LINGER=0`` the veths and the
+        table update go to a detached finisher that holds the network lock until done,
+        and an idle bridge lingers for that many seconds (default 5): back-to-back
+        ``run --rm`` reuse it, and a janitor process deletes it (and the table) after."""
+        from dockyard.network import netns
+
+        atts = self.attachments(cid)
+        path = self.netns_path(cid)
+        if not atts and not os.path.lexists(path) and not self.store.published(cid):
+            return
+        from dockyard.engine.network_janitor import linger_seconds
+
+        linger = linger_seconds()
+        with self.lock.held() as lock:
+            netns.remove(path)  # the kernel drops the veths with it; deleted below as well
+            with self.store.transaction():
+                self.store.remove_endpoints_of(cid)
+                self.store.remove_published(cid)
+            links = [br.veth_name(a.network.id, cid) for a in atts]
+            idle = [a.network for a in atts if not self.store.endpoints(network_id=a.network.id)]
+            if linger <= 0:
+                links += [n.bridge for n in idle if n.bridge and br.is_bridge(n.bridge)]
+                br.delete_links(links)
+                self.firewall.sync()
+                return
+            change = self.firewall.change()
+            from dockyard.engine.network_janitor import finish_later
+
+            finish_later(lock, links, change[0] if change else "")
+        if any(n.bridge and br.is_bridge(n.bridge) for n in idle):
+            self._schedule_janitor(linger)
+
+    def collect(self) -> None:
+        """Delete the bridges no container uses any more; make the table match."""
+        with self.lock.held():
+            in_use = {e.network_id for e in self.store.endpoints()}
+            for n in self.store.all():
+                if n.id not in in_use:
+                    drop_bridge(n)
+            self.firewall.sync()
+
+    def _schedule_janitor(self, linger: float) -> None:
+        from dockyard.engine.network_janitor import schedule_janitor
+
+        schedule_janitor(self.config, linger)
+
+    def repair(self, known: set[str]) -> list[str]:
+        """``system restore``: forget what belongs to no container, remake the table.
+        Returns the container ids whose leftovers were removed."""
+        cleaned: list[str] = []
+        with self.lock.held():
+            for cid in self.store.containers_with_endpoints() - known:
+                if _young(self.config.root / "containers" / cid):
+                    continue  # a create in progress in another process
+                self._remove_sandbox(cid, self.attachments(cid))
+                with self.store.transaction():
+                    self.store.remove_endpoints_of(cid)
+                    self.store.remove_published(cid)
+                cleaned.append(cid)
+            try:
+                files = os.listdir(self.netns_dir)
+            except FileNotFoundError:
+                files = []
+            from dockyard.network import netns
+
+            for name in files:
+                if name not in known and name not in self.store.containers_with_endpoints():
+                    netns.remove(self.netns_dir / name)
+                    if name not in cleaned:
+                        cleaned.append(name)
+            in_use = {e.network_id for e in self.store.endpoints()}
+            for n in self.store.all():
+                if n.id not in in_use:
+                    drop_bridge(n)
+            self.firewall.sync(force=True)
+        return cleaned
+
+
+def changed_sysctls(root: Path) -> dict[str, dict[str, str]]:
+    """The machine-wide sysctls an engine root changed, with their old values
+    (``dockyard info`` shows them). Per-bridge ones (route_localnet) go with the bridge."""
+    try:
+        data = json.loads((root / "network" / "sysctls.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _young(path: Path, grace: float = 60.0) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime < grace
+    except FileNotFoundError:
+        return False

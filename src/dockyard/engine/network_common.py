@@ -1,0 +1,80 @@
+"""What the parts of the network service share: Docker's network names and options,
+endpoint and sandbox ids, :class:`Attachment`, and the network lock.
+
+The parts: :mod:`~dockyard.engine.network_definitions` (the networks),
+:mod:`~dockyard.engine.network_attachments` (each container's side of them),
+:mod:`~dockyard.engine.network_ports` (published ports) and
+:mod:`~dockyard.engine.network_firewall` (our nft table);
+:class:`~dockyard.engine.networks.NetworkService` puts them together.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dockyard._util.record import Record
+from dockyard.network import bridge as br
+from dockyard.network.store import Endpoint, NetworkRecord
+
+DEFAULT_NETWORK = "bridge"
+PREDEFINED = ("bridge", "host", "none")
+DEFAULT_MODES = ("default", "bridge", "")
+DATABASE_PORTS = {5432: "postgres", 3306: "mysql", 6379: "redis", 27017: "mongodb"}
+BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+MTU_OPT = "com.docker.network.driver.mtu"
+# Docker's fallback when the host has only loopback resolvers (systemd-resolved)
+FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
+
+
+def endpoint_id(network_id: str, container_id: str) -> str:
+    return hashlib.sha256(f"endpoint/{network_id}/{container_id}".encode()).hexdigest()
+
+
+def sandbox_id(container_id: str) -> str:
+    return hashlib.sha256(f"sandbox/{container_id}".encode()).hexdigest()
+
+
+def is_bridge_mode(mode: str) -> bool:
+    return mode not in ("host", "none") and not mode.startswith("container:")
+
+
+class Attachment(Record):
+    """One of a container's endpoints with its network."""
+
+    __slots__ = ("network", "endpoint")  # noqa: RUF023 (constructor order)
+    network: NetworkRecord
+    endpoint: Endpoint
+
+    def __init__(self, network: NetworkRecord, endpoint: Endpoint) -> None:
+        self._set(network=network, endpoint=endpoint)
+
+
+class NetworkLock:
+    """The one lock under which bridges, veths, namespaces and the table change:
+    flock on ``$RUNROOT/network/lock``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    @contextmanager
+    def held(self) -> Iterator[int]:
+        """Holds the lock; yields its fd, which a detached finisher may inherit to
+        hold the lock until it is done."""
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def drop_bridge(net: NetworkRecord) -> None:
+    """Delete the network's Linux bridge if it exists (under the lock)."""
+    if net.bridge and br.is_bridge(net.bridge):
+        br.delete_links([net.bridge])
