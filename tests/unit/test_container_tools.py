@@ -15,6 +15,9 @@ from dockyard.cli.commands.stats import stats_row
 from dockyard.cli.commands.top import port_lines
 from dockyard.cli.units import bytes_size, human_size
 from dockyard.engine import container_fs as cfs
+from dockyard.engine import container_fs_paths as cp_paths
+from dockyard.engine import container_fs_root as fs_root
+from dockyard.engine import container_fs_tar as fs_tar
 from dockyard.engine import container_stats as cst
 from dockyard.engine.container_config import ContainerCreate
 from dockyard.engine.container_update import (
@@ -45,7 +48,7 @@ from dockyard.specs.restart import RestartPolicy
     ],
 )
 def test_split_cp_arg(arg: str, want: tuple[str, str]) -> None:
-    assert cfs.split_cp_arg(arg) == want
+    assert cp_paths.split_cp_arg(arg) == want
 
 
 @pytest.mark.parametrize(
@@ -60,73 +63,79 @@ def test_split_cp_arg(arg: str, want: tuple[str, str]) -> None:
     ],
 )
 def test_split_path_dir_entry(path: str, want: tuple[str, str]) -> None:
-    assert cfs.split_path_dir_entry(path) == want
+    assert cp_paths.split_path_dir_entry(path) == want
 
 
 def test_go_path_helpers() -> None:
-    assert cfs.clean("//a/../b/") == "/b"
-    assert cfs.clean("") == "."
-    assert cfs.go_base("/a/b/") == "b" and cfs.go_base("/") == "/" and cfs.go_base("") == "."
-    assert cfs.go_split("/a/b") == ("/a/", "b") and cfs.go_split("/a/") == ("/a/", "")
-    assert cfs.container_abs("etc") == "/etc"
-    assert cfs.container_abs("etc/") == "/etc/"
-    assert cfs.container_abs("/etc/.") == "/etc/."
-    assert cfs.container_abs("/a/../../etc") == "/etc"
-    assert cfs.container_abs("") == "/."  # Docker's: "C:" is the root's contents
-    assert cfs.local_abs("x/.", cwd="/home/u") == "/home/u/x/."
-    assert cfs.local_abs("x/", cwd="/home/u") == "/home/u/x/"
-    assert cfs.local_abs(".", cwd="/home/u") == "/home/u/."
-    assert cfs.asserts_directory("/a/") and cfs.asserts_directory("/a/.")
-    assert not cfs.asserts_directory("/a")
+    assert cp_paths.clean("//a/../b/") == "/b"
+    assert cp_paths.clean("") == "."
+    assert (
+        cp_paths.go_base("/a/b/") == "b"
+        and cp_paths.go_base("/") == "/"
+        and cp_paths.go_base("") == "."
+    )
+    assert cp_paths.go_split("/a/b") == ("/a/", "b") and cp_paths.go_split("/a/") == ("/a/", "")
+    assert cp_paths.container_abs("etc") == "/etc"
+    assert cp_paths.container_abs("etc/") == "/etc/"
+    assert cp_paths.container_abs("/etc/.") == "/etc/."
+    assert cp_paths.container_abs("/a/../../etc") == "/etc"
+    assert cp_paths.container_abs("") == "/."  # Docker's: "C:" is the root's contents
+    assert cp_paths.local_abs("x/.", cwd="/home/u") == "/home/u/x/."
+    assert cp_paths.local_abs("x/", cwd="/home/u") == "/home/u/x/"
+    assert cp_paths.local_abs(".", cwd="/home/u") == "/home/u/."
+    assert cp_paths.asserts_directory("/a/") and cp_paths.asserts_directory("/a/.")
+    assert not cp_paths.asserts_directory("/a")
 
 
 def test_get_rebase_name() -> None:
-    assert cfs.get_rebase_name("/link", "/real/target") == ("/real/target", "link")
-    assert cfs.get_rebase_name("/link/", "/real") == ("/real/", "link")
-    assert cfs.get_rebase_name("/link/.", "/real") == ("/real/.", "")
-    assert cfs.get_rebase_name("/same", "/x/same") == ("/x/same", "")
+    assert cp_paths.get_rebase_name("/link", "/real/target") == ("/real/target", "link")
+    assert cp_paths.get_rebase_name("/link/", "/real") == ("/real/", "link")
+    assert cp_paths.get_rebase_name("/link/.", "/real") == ("/real/.", "")
+    assert cp_paths.get_rebase_name("/same", "/x/same") == ("/x/same", "")
 
 
 # -- cp: where the source lands -------------------------------------------------------------
 
-FILE = cfs.CopyInfo("/src/file", exists=True)
-DIR = cfs.CopyInfo("/src/dir", exists=True, is_dir=True)
-DOT = cfs.CopyInfo("/src/dir/.", exists=True, is_dir=True)
+FILE = cp_paths.CopyInfo("/src/file", exists=True)
+DIR = cp_paths.CopyInfo("/src/dir", exists=True, is_dir=True)
+DOT = cp_paths.CopyInfo("/src/dir/.", exists=True, is_dir=True)
 
 
 @pytest.mark.parametrize(
     ("src", "dst", "plan"),
     [
         # into an existing directory: as they are (a directory nests)
-        (FILE, cfs.CopyInfo("/d", True, True), cfs.CopyPlan("/d", None)),
-        (DIR, cfs.CopyInfo("/d", True, True), cfs.CopyPlan("/d", None)),
+        (FILE, cp_paths.CopyInfo("/d", True, True), cp_paths.CopyPlan("/d", None)),
+        (DIR, cp_paths.CopyInfo("/d", True, True), cp_paths.CopyPlan("/d", None)),
         # SRC/. into an existing directory: entries "." and "./x": the contents
-        (DOT, cfs.CopyInfo("/d", True, True), cfs.CopyPlan("/d", None)),
+        (DOT, cp_paths.CopyInfo("/d", True, True), cp_paths.CopyPlan("/d", None)),
         # onto an existing file / to a new name: renamed
-        (FILE, cfs.CopyInfo("/d/f", True, False), cfs.CopyPlan("/d", ("file", "f"))),
-        (FILE, cfs.CopyInfo("/d/new"), cfs.CopyPlan("/d", ("file", "new"))),
-        (DIR, cfs.CopyInfo("/d/new"), cfs.CopyPlan("/d", ("dir", "new"))),
-        (DIR, cfs.CopyInfo("/d/new/"), cfs.CopyPlan("/d", ("dir", "new"))),
-        (DOT, cfs.CopyInfo("/d/new"), cfs.CopyPlan("/d", (".", "new"))),
+        (FILE, cp_paths.CopyInfo("/d/f", True, False), cp_paths.CopyPlan("/d", ("file", "f"))),
+        (FILE, cp_paths.CopyInfo("/d/new"), cp_paths.CopyPlan("/d", ("file", "new"))),
+        (DIR, cp_paths.CopyInfo("/d/new"), cp_paths.CopyPlan("/d", ("dir", "new"))),
+        (DIR, cp_paths.CopyInfo("/d/new/"), cp_paths.CopyPlan("/d", ("dir", "new"))),
+        (DOT, cp_paths.CopyInfo("/d/new"), cp_paths.CopyPlan("/d", (".", "new"))),
         # a followed link keeps the name it was asked by
         (
-            cfs.CopyInfo("/real/t", True, False, rebase_name="link"),
-            cfs.CopyInfo("/d/x"),
-            cfs.CopyPlan("/d", ("link", "x")),
+            cp_paths.CopyInfo("/real/t", True, False, rebase_name="link"),
+            cp_paths.CopyInfo("/d/x"),
+            cp_paths.CopyPlan("/d", ("link", "x")),
         ),
     ],
 )
-def test_prepare_archive_copy(src: cfs.CopyInfo, dst: cfs.CopyInfo, plan: cfs.CopyPlan) -> None:
-    assert cfs.prepare_archive_copy(src, dst) == plan
+def test_prepare_archive_copy(
+    src: cp_paths.CopyInfo, dst: cp_paths.CopyInfo, plan: cp_paths.CopyPlan
+) -> None:
+    assert cp_paths.prepare_archive_copy(src, dst) == plan
 
 
 def test_prepare_archive_copy_errors() -> None:
-    with pytest.raises(cfs.CopyError, match=r"^cannot copy directory$"):
-        cfs.prepare_archive_copy(DIR, cfs.CopyInfo("/d/f", True, False))
-    with pytest.raises(cfs.CopyError, match=r"^no such directory$"):
-        cfs.prepare_archive_copy(FILE, cfs.CopyInfo("/d/new/"))
-    with pytest.raises(cfs.CopyError, match=r"^no such directory$"):
-        cfs.prepare_archive_copy(FILE, cfs.CopyInfo("/d/new/."))
+    with pytest.raises(cp_paths.CopyError, match=r"^cannot copy directory$"):
+        cp_paths.prepare_archive_copy(DIR, cp_paths.CopyInfo("/d/f", True, False))
+    with pytest.raises(cp_paths.CopyError, match=r"^no such directory$"):
+        cp_paths.prepare_archive_copy(FILE, cp_paths.CopyInfo("/d/new/"))
+    with pytest.raises(cp_paths.CopyError, match=r"^no such directory$"):
+        cp_paths.prepare_archive_copy(FILE, cp_paths.CopyInfo("/d/new/."))
 
 
 @pytest.mark.parametrize(
@@ -142,14 +151,14 @@ def test_prepare_archive_copy_errors() -> None:
     ],
 )
 def test_rebase_name(name: str, old: str, new: str, want: str | None) -> None:
-    assert cfs.rebase_name(name, old, new) == want
+    assert cp_paths.rebase_name(name, old, new) == want
 
 
 def test_rebase_moves_hard_links_too() -> None:
     f = tarfile.TarInfo("dir/f")
     h = tarfile.TarInfo("dir/h")
     h.type, h.linkname = tarfile.LNKTYPE, "dir/f"
-    out = [i for i, _ in cfs.rebase(iter([(f, None), (h, None)]), "dir", "new")]
+    out = [i for i, _ in cp_paths.rebase(iter([(f, None), (h, None)]), "dir", "new")]
     assert [i.name for i in out] == ["new/f", "new/h"]
     assert out[1].linkname == "new/f"
 
@@ -180,8 +189,8 @@ def force_walk(request: pytest.FixtureRequest) -> bool:
     return bool(request.param == "walk")
 
 
-def _root(path: Path, force_walk: bool) -> cfs.FsRoot:
-    root = cfs.FsRoot.at(path)
+def _root(path: Path, force_walk: bool) -> fs_root.FsRoot:
+    root = fs_root.FsRoot.at(path)
     root.force_walk = force_walk
     return root
 
@@ -219,7 +228,7 @@ def test_resolution_stays_in_root(tmp_path: Path, force_walk: bool) -> None:
 def test_archive_names_and_links(tmp_path: Path, force_walk: bool) -> None:
     tree = _tree(tmp_path)
     with _root(tree, force_walk) as root:
-        st, entries = cfs.archive(root, "/data", "data")
+        st, entries = fs_tar.archive(root, "/data", "data")
         got = {i.name: (i, d.read() if d is not None else None) for i, d in entries}
     assert st.is_dir
     assert set(got) == {"data", "data/hard", "data/sub", "data/sub/f", "data/up"}
@@ -228,16 +237,16 @@ def test_archive_names_and_links(tmp_path: Path, force_walk: bool) -> None:
     # the second name of a file is a hard link to the first (by name order)
     assert {kinds["data/hard"], kinds["data/sub/f"]} == {tarfile.REGTYPE, tarfile.LNKTYPE}
     with _root(tree, force_walk) as root:
-        st, entries = cfs.archive(root, "/escape/etc/hostname", "hostname")
+        st, entries = fs_tar.archive(root, "/escape/etc/hostname", "hostname")
         files = [(i, d.read() if d is not None else None) for i, d in entries]
         assert [(i.name, i.size, data) for i, data in files] == [("hostname", 7, b"inside\n")]
-        st = cfs.stat_path(root, "/data/up")
+        st = fs_root.stat_path(root, "/data/up")
         assert st.is_symlink and st.link_target == "/etc"
 
 
-def _entries(*items: tuple[str, bytes | str | None]) -> list[cfs.Entry]:
+def _entries(*items: tuple[str, bytes | str | None]) -> list[fs_tar.Entry]:
     """(name, bytes) files, (name/, None) directories, (name, "->target") symlinks."""
-    out: list[cfs.Entry] = []
+    out: list[fs_tar.Entry] = []
     for name, data in items:
         info = tarfile.TarInfo(name.rstrip("/"))
         info.mtime = 1_700_000_000
@@ -268,7 +277,7 @@ def test_extract_through_links_stays_in_root(tmp_path: Path, force_walk: bool) -
         ("new/dir/file", b"z"),
     )
     with _root(tree, force_walk) as root:
-        n = cfs.Extractor(root, "/tmp", ME).run(items)
+        n = fs_tar.Extractor(root, "/tmp", ME).run(items)
     assert n > 0
     assert (tree / "etc" / "planted").read_bytes() == b"x"
     assert not (outside / "planted").exists()
@@ -282,34 +291,34 @@ def test_extract_through_links_stays_in_root(tmp_path: Path, force_walk: bool) -
 
 def test_extract_refuses_climbing_and_type_changes(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
-    with cfs.FsRoot.at(tree) as root:
+    with fs_root.FsRoot.at(tree) as root:
         with pytest.raises(InvalidContent, match="climbs out"):
-            cfs.Extractor(root, "/tmp", ME).run(_entries(("../../x", b"bad")))
+            fs_tar.Extractor(root, "/tmp", ME).run(_entries(("../../x", b"bad")))
         with pytest.raises(Conflict, match="cannot overwrite directory"):
-            cfs.Extractor(root, "/", ME).run(_entries(("data", b"file over a dir")))
+            fs_tar.Extractor(root, "/", ME).run(_entries(("data", b"file over a dir")))
         with pytest.raises(Conflict, match="cannot overwrite non-directory"):
-            cfs.Extractor(root, "/", ME).run(_entries(("etc/hostname/", None)))
+            fs_tar.Extractor(root, "/", ME).run(_entries(("etc/hostname/", None)))
         # a symlink at the destination name is replaced, never written through
-        cfs.Extractor(root, "/", ME).run(_entries(("escape", b"now a file")))
+        fs_tar.Extractor(root, "/", ME).run(_entries(("escape", b"now a file")))
     assert (tree / "escape").read_bytes() == b"now a file"
 
 
 def test_tar_round_trip(tmp_path: Path) -> None:
     tree = _tree(tmp_path)
     buf = io.BytesIO()
-    with cfs.FsRoot.at(tree) as root:
-        _, entries = cfs.archive(root, "/data/.", ".")
-        cfs.write_tar(entries, buf)
+    with fs_root.FsRoot.at(tree) as root:
+        _, entries = fs_tar.archive(root, "/data/.", ".")
+        fs_tar.write_tar(entries, buf)
     dest = tmp_path / "dest"
     dest.mkdir()
     buf.seek(0)
-    with cfs.FsRoot.at(dest) as root:
-        cfs.Extractor(root, "/", ME).run(cfs.read_tar(buf))
+    with fs_root.FsRoot.at(dest) as root:
+        fs_tar.Extractor(root, "/", ME).run(fs_tar.read_tar(buf))
     assert (dest / "sub" / "f").read_text() == "hello"
     assert os.path.samefile(dest / "sub" / "f", dest / "hard")
     assert os.readlink(dest / "up") == "../../../../../../etc"
     with pytest.raises(InvalidContent, match="Error processing tar file"):
-        list(cfs.read_tar(io.BytesIO(b"garbage" * 100)))
+        list(fs_tar.read_tar(io.BytesIO(b"garbage" * 100)))
 
 
 def test_local_copy_infos(tmp_path: Path) -> None:
@@ -322,17 +331,17 @@ def test_local_copy_infos(tmp_path: Path) -> None:
     assert info.is_dir and info.rebase_name == "link" and info.path == f"{tmp_path}/dir"
     info = cfs.copy_info_source(f"{tmp_path}/link/", follow=False)
     assert info.is_dir and info.rebase_name == "link"
-    with pytest.raises(cfs.CopyError, match="no such file or directory"):
+    with pytest.raises(cp_paths.CopyError, match="no such file or directory"):
         cfs.copy_info_source(f"{tmp_path}/missing", follow=False)
-    assert cfs.copy_info_destination(f"{tmp_path}/link") == cfs.CopyInfo(
+    assert cfs.copy_info_destination(f"{tmp_path}/link") == cp_paths.CopyInfo(
         f"{tmp_path}/dir", exists=True, is_dir=True
     )
-    assert cfs.copy_info_destination(f"{tmp_path}/new") == cfs.CopyInfo(f"{tmp_path}/new")
-    with pytest.raises(cfs.CopyError):
+    assert cfs.copy_info_destination(f"{tmp_path}/new") == cp_paths.CopyInfo(f"{tmp_path}/new")
+    with pytest.raises(cp_paths.CopyError):
         cfs.copy_info_destination(f"{tmp_path}/nodir/new")
-    with pytest.raises(cfs.CopyError, match="does not exist"):
+    with pytest.raises(cp_paths.CopyError, match="does not exist"):
         cfs.validate_output_path(f"{tmp_path}/nodir/new")
-    with pytest.raises(cfs.CopyError, match="must be a directory or a regular file"):
+    with pytest.raises(cp_paths.CopyError, match="must be a directory or a regular file"):
         cfs.validate_output_path("/dev/null")
 
 

@@ -41,6 +41,7 @@ def _stdout_bytes(ctx: Context) -> BinaryIO:
 
 def cp(ctx: Context, args: list[str], command: str = "cp") -> int:
     from dockyard.engine import container_fs as cfs
+    from dockyard.engine.container_fs_paths import CopyError, local_abs, split_cp_arg
 
     p = Parser(command, CP_USAGE, CP_DESCRIPTION, formatter_class=RawDescriptionHelpFormatter)
     p.add_argument(
@@ -61,8 +62,8 @@ def cp(ctx: Context, args: list[str], command: str = "cp") -> int:
         return _fail(ctx, "source can not be empty")
     if not dst:
         return _fail(ctx, "destination can not be empty")
-    src_container, src_path = cfs.split_cp_arg(src)
-    dst_container, dst_path = cfs.split_cp_arg(dst)
+    src_container, src_path = split_cp_arg(src)
+    dst_container, dst_path = split_cp_arg(dst)
     if src_container and dst_container:
         return _fail(ctx, "copying between containers is not supported")
     if not src_container and not dst_container:
@@ -75,7 +76,7 @@ def cp(ctx: Context, args: list[str], command: str = "cp") -> int:
                     svc, src_container, src_path, _stdout_bytes(ctx), follow=ns.follow_link
                 )
                 return 0
-            target = cfs.local_abs(dst_path)
+            target = local_abs(dst_path)
             n = cfs.copy_from_container(
                 svc,
                 src_container,
@@ -94,13 +95,13 @@ def cp(ctx: Context, args: list[str], command: str = "cp") -> int:
             n = cfs.copy_to_container(
                 svc,
                 dst_container,
-                cfs.local_abs(src_path),
+                local_abs(src_path),
                 dst_path,
                 follow=ns.follow_link,
                 copy_uid_gid=ns.archive,
             )
             shown = f"{dst_container}:{dst_path}"
-    except cfs.CopyError as e:
+    except CopyError as e:
         return _fail(ctx, e.message)
     if not ns.quiet:
         ctx.err.write(f"Successfully copied {human_size(n, 4)} to {shown}\n")
