@@ -154,7 +154,7 @@ def start_container_process(
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
-    from dockyard.runtime.shim import read_oom_kills
+    from dockyard.runtime.shim_process import read_oom_kills
 
     if cfg.runtime != "dockyard":
         return _start_external(cdir, cfg, child, rundir)
@@ -259,7 +259,7 @@ def _start_external(
     from dockyard.runtime import external as X
     from dockyard.runtime.bundle import read_config, write_config
     from dockyard.runtime.cgroups import Cgroup
-    from dockyard.runtime.shim import read_oom_kills
+    from dockyard.runtime.shim_process import read_oom_kills
 
     rt = _runtime(cfg, rundir)
     assert rundir is not None
@@ -370,7 +370,9 @@ def bootstrap(
     import signal
     import socket
 
-    from dockyard.runtime.shim import Stdio, remove_cgroup_dirs, serve
+    from dockyard.runtime.shim import serve
+    from dockyard.runtime.shim_process import remove_cgroup_dirs
+    from dockyard.runtime.shim_stdio import Stdio
 
     sock_path = os.path.join(rundir, st.SOCKET_NAME)
     info: dict[str, Any] = {}
