@@ -77,6 +77,6 @@ class EngineConfig(Record):
         so that engines (and tests) on one machine never share a cgroup directory."""
         if self.root == DEFAULT_ROOT:
             return "dockyard"
-        import hashlib
+        from dockyard._util.sha import sha256
 
-        return "dockyard-" + hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return "dockyard-" + sha256(str(self.root).encode()).hexdigest()[:12]

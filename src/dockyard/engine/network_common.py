@@ -11,13 +11,13 @@ The parts: :mod:`~dockyard.engine.network_definitions` (the networks),
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from dockyard._util.record import Record
+from dockyard._util.sha import sha256
 from dockyard.network import bridge as br
 from dockyard.network.store import Endpoint, NetworkRecord
 
@@ -32,11 +32,11 @@ FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 
 
 def endpoint_id(network_id: str, container_id: str) -> str:
-    return hashlib.sha256(f"endpoint/{network_id}/{container_id}".encode()).hexdigest()
+    return sha256(f"endpoint/{network_id}/{container_id}".encode()).hexdigest()
 
 
 def sandbox_id(container_id: str) -> str:
-    return hashlib.sha256(f"sandbox/{container_id}".encode()).hexdigest()
+    return sha256(f"sandbox/{container_id}".encode()).hexdigest()
 
 
 def is_bridge_mode(mode: str) -> bool:

@@ -9,13 +9,13 @@ side's (:mod:`network_attachments`)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from dockyard._util.sha import sha256
 from dockyard.config import EngineConfig
 from dockyard.engine.network_common import (
     BRIDGE_NAME_OPT,
@@ -226,7 +226,7 @@ class NetworkDefinitions:
     def _pseudo(self) -> list[NetworkRecord]:
         out = []
         for name, driver in (("host", "host"), ("none", "null")):
-            nid = hashlib.sha256(f"{self.config.root}/{name}".encode()).hexdigest()
+            nid = sha256(f"{self.config.root}/{name}".encode()).hexdigest()
             out.append(
                 NetworkRecord(
                     id=nid,

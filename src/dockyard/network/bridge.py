@@ -12,13 +12,13 @@ that it can be found again (to delete it, or after a reboot) from the records.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from dockyard._util.record import Record
+from dockyard._util.sha import sha256
 from dockyard.errors import ExternalToolFailed, Unsupported
 
 IFNAMSIZ = 15
@@ -34,7 +34,7 @@ PROC_SYS = Path("/proc/sys")
 
 def root_tag(root: os.PathLike[str] | str) -> str:
     """6 hex digits naming one engine root's bridges and nft table."""
-    return hashlib.sha256(os.fsencode(root)).hexdigest()[:6]
+    return sha256(os.fsencode(root)).hexdigest()[:6]
 
 
 def bridge_name(tag: str, n: int) -> str:
@@ -45,7 +45,7 @@ def bridge_name(tag: str, n: int) -> str:
 
 
 def veth_name(network_id: str, container_id: str) -> str:
-    return "veth" + hashlib.sha256(f"{network_id}/{container_id}".encode()).hexdigest()[:8]
+    return "veth" + sha256(f"{network_id}/{container_id}".encode()).hexdigest()[:8]
 
 
 def link_exists(name: str) -> bool:

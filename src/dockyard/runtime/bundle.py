@@ -16,7 +16,9 @@ def write_config(bundle: str | os.PathLike[str], spec: RuntimeSpec) -> None:
     """Write ``spec`` as the bundle's config.json (atomically)."""
     from pathlib import Path
 
-    data = json.dumps(spec.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+    # compact, as containerd writes it: indent= forces json's pure-Python encoder
+    # (1.3 ms per create; 0.15 ms without)
+    data = json.dumps(spec.to_dict(), separators=(",", ":")).encode() + b"\n"
     atomic_write(Path(bundle) / CONFIG, data)
 
 

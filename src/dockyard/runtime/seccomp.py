@@ -573,9 +573,9 @@ def _enosys_stub(lib: Any, sc: Seccomp, tokens: Sequence[int], names: Sequence[s
 
 
 def _cache_key(sc: Seccomp) -> str:
-    import hashlib
+    from dockyard._util.sha import sha256
 
-    h = hashlib.sha256(ENOSYS_STUB_VERSION)
+    h = sha256(ENOSYS_STUB_VERSION)
     h.update(f"\0{library_version()}\0{os.uname().machine}\0".encode())
     h.update(json.dumps(sc.to_dict(), sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()

@@ -77,9 +77,10 @@ def too_long(n_layers: int, length: int) -> Unsupported:
 def short_link_name(target: str, length: int = 8) -> str:
     """A short, stable, file-name-safe name for ``target`` (base32 of its SHA-256)."""
     import base64
-    import hashlib
 
-    digest = hashlib.sha256(os.fsencode(target)).digest()
+    from dockyard._util.sha import sha256
+
+    digest = sha256(os.fsencode(target)).digest()
     return base64.b32encode(digest).decode().rstrip("=").lower()[:length]
 
 
