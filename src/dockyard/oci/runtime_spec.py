@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dockyard._util.record import DataRecord
+from dockyard._util.record import DataRecord, Record
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -447,37 +447,7 @@ SECCOMP_OPS = (
 )
 
 
-class _Value:
-    """Immutable, slotted, compared, hashed and printed by its ``__slots__`` fields: a
-    frozen dataclass without the ~0.4 ms each ``@dataclass`` costs at import (the
-    seccomp types are loaded by every container start)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def _set(self, **values: object) -> None:
-        for k, v in values.items():
-            object.__setattr__(self, k, v)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple([getattr(self, k) for k in self.__slots__])
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self) or not isinstance(other, _Value):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        body = ", ".join([f"{k}={getattr(self, k)!r}" for k in self.__slots__])
-        return f"{type(self).__name__}({body})"
-
-
-class SeccompArg(_Value):
+class SeccompArg(Record):
     """One ``linux.seccomp.syscalls[].args`` comparison: argument ``index`` ``op``
     ``value`` (``SCMP_CMP_MASKED_EQ``: ``arg & value == value_two``)."""
 
@@ -506,7 +476,7 @@ class SeccompArg(_Value):
         return cls(_int(m, "index", where), _int(m, "value", where), op, _int(m, "valueTwo", where))
 
 
-class SeccompSyscall(_Value):
+class SeccompSyscall(Record):
     """One ``linux.seccomp.syscalls`` rule: ``action`` for ``names`` (when ``args``
     all match); ``errno_ret`` for SCMP_ACT_ERRNO/SCMP_ACT_TRACE."""
 
@@ -544,7 +514,7 @@ class SeccompSyscall(_Value):
         )
 
 
-class Seccomp(_Value):
+class Seccomp(Record):
     """``linux.seccomp``: the syscall filter, as resolved for one container (Docker
     evaluates its profile's capability and architecture conditions before writing it)."""
 
