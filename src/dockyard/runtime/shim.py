@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         listener = socket.socket(fileno=a["listen_fd"])
         serve(args[1], args[2], listener, a, Stdio.from_json(a["stdio"]), att)
     if len(args) == 4 and args[0] == "start":
-        from dockyard.runtime.shim_client import exec_bootstrap
+        from dockyard.runtime.shim_bootstrap import exec_bootstrap
 
         exec_bootstrap(args[1], args[2], json.loads(args[3]))
     os._exit(2)

@@ -10,6 +10,8 @@
 Spawning. ``spawn_shim`` detaches a process (new session, stdio on /dev/null, not
 our child) that starts the container as its own child, writes state.json, reports
 on a pipe and then ``execve``s the small supervisor (:mod:`dockyard.runtime.shim`).
+That detached process runs :mod:`dockyard.runtime.shim_bootstrap`; an external
+runtime (crun, runc) is driven by :mod:`dockyard.runtime.shim_external`.
 Two ways to get that detached process (``mode``):
 
 - ``fork`` (default when the caller is single-threaded, as the CLI is): fork twice;
@@ -65,12 +67,12 @@ from dockyard.runtime.errors import ContainerStartError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
-    from typing import Any, NoReturn
+    from typing import Any
 
 _BOOT = (
     "import sys;sys.path.insert(0,sys.argv.pop(1));from dockyard.runtime.shim import main;main()"
 )
-_ERRORS: dict[str, type[DockyardError]] = {
+REPORTED_ERRORS: dict[str, type[DockyardError]] = {
     "NotFound": NotFound,
     "Conflict": Conflict,
     "InvalidArgument": InvalidArgument,
@@ -138,316 +140,6 @@ def connect_socket(path: str, timeout: float | None = None) -> socket.socket:
         if fd >= 0:
             os.close(fd)
     return s
-
-
-# -- starting the container (heavy: runs in the bootstrap and in restart starters) -
-
-
-def start_container_process(
-    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None = None
-) -> dict[str, Any]:
-    """Create the cgroup and start the container as a child of the caller. Returns
-    what the supervisor needs to know about it. With an external runtime
-    (``cfg.runtime`` crun or runc, see :func:`_start_external`) the container is the
-    caller's child only if the caller is a child subreaper (the shim is), and
-    ``rundir`` (the container's runroot directory) holds the runtime's state."""
-    from dockyard.runtime.bundle import read_config
-    from dockyard.runtime.cgroups import Cgroup
-    from dockyard.runtime.executor import start_container
-    from dockyard.runtime.shim_process import read_oom_kills
-
-    if cfg.runtime != "dockyard":
-        return _start_external(cdir, cfg, child, rundir)
-    spec = read_config(cdir)
-    program = None
-    if spec.linux.seccomp is not None:
-        from dockyard.runtime.seccomp import read_filter
-
-        program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
-    path = cfg.cgroup_path or spec.linux.cgroups_path
-    cg = oom = None
-    if path:
-        cg = Cgroup(path)
-        created = not cg.exists()
-        cg.create(cfg.resources() or spec.linux.resources)
-        d = cg.controller_dir("memory")
-        if d is not None:
-            oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
-    try:
-        oom_before = read_oom_kills(oom)
-        stdio = (child[0], child[1], child[2])
-        user = cfg.resolve_user
-        pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
-                              resolve_user=user, seccomp=program)  # fmt: skip
-    except BaseException:
-        if cg is not None and created:
-            cg.remove(kill=True)
-        raise
-    dirs = cg.dirs if cg is not None else ()
-    return {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
-            "cgroup_dirs": dirs, "oom_file": oom, "oom_before": oom_before,
-            "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
-
-
-# -- external runtimes (crun, runc) ---------------------------------------------------
-
-
-def _rootfs_of(cdir: str, spec: Any = None) -> str:
-    from dockyard.runtime.bundle import read_config
-
-    try:
-        root = (spec or read_config(cdir)).root.path
-    except DockyardError:
-        root = "rootfs"
-    return str(root if root.startswith("/") else os.path.join(cdir, root))
-
-
-def _runtime(cfg: st.ShimConfig, rundir: str | None) -> Any:
-    from dockyard.runtime.external import RUNTIMES, for_host
-
-    if cfg.runtime not in RUNTIMES:
-        raise Unsupported(f"unknown or invalid runtime name: {cfg.runtime}")
-    if rundir is None:
-        raise InvalidArgument(f"runtime {cfg.runtime} needs the container's run directory")
-    return for_host(cfg.runtime, root=os.path.join(rundir, cfg.runtime))
-
-
-def _external_spec(spec: Any, cfg: st.ShimConfig, rootfs: str) -> Any:
-    """config.json as the external runtime gets it: what the built-in runtime decides
-    at start is decided here (the ``-u`` user resolved in the mounted rootfs, with
-    Docker's capability rule for non-root users; the current limits), the rootfs and
-    cgroup paths absolute."""
-    from dataclasses import replace
-
-    from dockyard.oci.runtime_spec import Capabilities, Root, User
-
-    proc = spec.process
-    if cfg.resolve_user:
-        from dockyard.runtime.users import resolve_user
-
-        try:
-            ru = resolve_user(rootfs, cfg.resolve_user)
-        except DockyardError as e:
-            raise ContainerStartError(str(e), exit_code=125) from e
-        env = proc.env
-        if not any(e.startswith("HOME=") for e in env):
-            env = (*env, f"HOME={ru.home}")
-        caps = proc.capabilities
-        if caps is not None and ru.uid != 0:
-            caps = Capabilities(bounding=caps.bounding)
-        proc = replace(proc, user=User(ru.uid, ru.gid, ru.additional_gids), env=env,
-                       capabilities=caps)  # fmt: skip
-    cg_path = cfg.cgroup_path or spec.linux.cgroups_path
-    linux = replace(
-        spec.linux,
-        cgroups_path="/" + cg_path.strip("/") if cg_path else None,
-        resources=cfg.resources() or spec.linux.resources,
-    )
-    return replace(spec, process=proc, root=Root(rootfs, spec.root.readonly), linux=linux)
-
-
-def _start_external(
-    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None
-) -> dict[str, Any]:
-    """The same bundle run by crun or runc (:mod:`dockyard.runtime.external`): the
-    rootfs mounted on the host at ``<cdir>/rootfs``, config.json adjusted into
-    ``<rundir>/bundle``, ``create`` with the container's stdio (or, with a tty,
-    ``--console-socket``: the pty master comes back as ``console_fd``), then
-    ``start``. The runtime makes the cgroup; its state lives in ``<rundir>/<runtime>``.
-    :func:`stop_external` undoes all of it."""
-    from dockyard.errors import ExternalToolFailed
-    from dockyard.runtime import external as X
-    from dockyard.runtime.bundle import read_config, write_config
-    from dockyard.runtime.cgroups import Cgroup
-    from dockyard.runtime.shim_process import read_oom_kills
-
-    rt = _runtime(cfg, rundir)
-    assert rundir is not None
-    spec = read_config(cdir)
-    rootfs = _rootfs_of(cdir, spec)
-    bundle = os.path.join(rundir, "bundle")
-    _teardown_external(rt, cfg.id, rootfs, bundle)  # what an earlier run left
-    console = None
-    console_fd = -1
-    try:
-        X.mount_rootfs(rootfs, cfg.mounts(), cdir)
-        spec = _external_spec(spec, cfg, rootfs)
-        path = spec.linux.cgroups_path
-        os.makedirs(bundle, 0o700, exist_ok=True)
-        write_config(bundle, spec)
-        if spec.process.terminal:
-            console = X.ConsoleSocket()
-        stdio = (child[0], child[1], child[2])
-        try:
-            pid = rt.create(cfg.id, bundle, stdio=stdio,
-                            console_socket=console.path if console else None)  # fmt: skip
-            if console is not None:
-                console_fd = console.receive()
-            rt.start(cfg.id)
-        except ExternalToolFailed as e:
-            raise ContainerStartError(e.message, exit_code=X.start_error_code(e.message)) from e
-        cg = Cgroup(path) if path else None
-        oom = None
-        d = cg.controller_dir("memory") if cg is not None else None
-        if cg is not None and d is not None:
-            oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
-        info = {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
-                "cgroup_dirs": cg.dirs if cg is not None else (), "oom_file": oom,
-                "oom_before": read_oom_kills(oom), "started_ns": time.time_ns(),
-                "started_mono": time.monotonic(), "runtime": cfg.runtime}  # fmt: skip
-    except BaseException:
-        if console_fd >= 0:
-            os.close(console_fd)
-        _teardown_external(rt, cfg.id, rootfs, bundle)
-        raise
-    finally:
-        if console is not None:
-            console.close()
-    if console_fd >= 0:
-        info["console_fd"] = console_fd
-    return info
-
-
-def _teardown_external(rt: Any, cid: str, rootfs: str, bundle: str) -> None:
-    import shutil
-
-    from dockyard.runtime.external import unmount_rootfs
-
-    try:
-        if rt is not None and rt.root is not None and os.path.isdir(os.path.join(rt.root, cid)):
-            rt.delete(cid, force=True)
-    finally:
-        unmount_rootfs(rootfs)
-        shutil.rmtree(bundle, ignore_errors=True)
-
-
-def stop_external(cdir: str, cfg: st.ShimConfig, rundir: str) -> None:
-    """After an external runtime's container ended (or to clean up after a crash):
-    ``delete --force`` it (what is left is killed, the cgroup removed), unmount the
-    rootfs from the host, remove the adjusted bundle."""
-    try:
-        rt = _runtime(cfg, rundir)
-    except DockyardError:  # uninstalled meanwhile: what is on the host still goes
-        rt = None
-    _teardown_external(rt, cfg.id, _rootfs_of(cdir), os.path.join(rundir, "bundle"))
-
-
-def _report(fd: int, msg: dict[str, Any]) -> None:
-    try:
-        os.write(fd, json.dumps(msg).encode() + b"\n")
-    except OSError:
-        pass  # the spawner is gone; state.json tells the story
-
-
-def _error_msg(e: BaseException) -> dict[str, Any]:
-    kind = type(e).__name__ if type(e).__name__ in _ERRORS else "ContainerStartError"
-    text = str(e) if isinstance(e, DockyardError) else f"{type(e).__name__}: {e}"
-    return {"ok": False, "exit_code": getattr(e, "exit_code", 125), "kind": kind, "error": text}
-
-
-def _exited_within(pid: int, seconds: float) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return False
-    try:
-        import select
-
-        return bool(select.select([fd], [], [], seconds)[0])
-    finally:
-        os.close(fd)
-
-
-FAST_EXIT = 0.01  # a container gone this soon is supervised by the bootstrap itself
-
-
-def bootstrap(
-    cdir: str, rundir: str, report: int, attach_fd: int, attach: dict[str, Any] | None, python: str
-) -> NoReturn:
-    """In the detached process: start the container as our child, write the state,
-    report, and become the supervisor by execve (same pid, the container stays our
-    child). Never returns; on failure nothing is left but state.json saying why."""
-    import signal
-    import socket
-
-    from dockyard.runtime.shim import serve
-    from dockyard.runtime.shim_process import remove_cgroup_dirs
-    from dockyard.runtime.shim_stdio import Stdio
-
-    sock_path = os.path.join(rundir, st.SOCKET_NAME)
-    info: dict[str, Any] = {}
-    try:
-        for s in (signal.SIGINT, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # for good (ignored stays so across execve)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        # a SIGTERM stays pending across the execve until the supervisor handles it
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        from dockyard.runtime import linux
-
-        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
-        cfg = st.read_shim_config(cdir)
-        me, shim_start = os.getpid(), st.proc_start_time(os.getpid()) or 0
-        listener = listen_socket(sock_path)
-        stdio = Stdio(cfg.tty, cfg.open_stdin)
-        try:
-            info = start_container_process(cdir, cfg, stdio.child, rundir)
-        except BaseException as e:
-            err = _error_msg(e)
-            st.write_state(
-                cdir, st.State(id=cfg.id, exit_code=err["exit_code"], error=err["error"])
-            )
-            raise
-        stdio.close_child()
-        if "console_fd" in info:  # an external runtime made the pty
-            stdio.adopt_console(info.pop("console_fd"))
-        started = st.rfc3339_nano(info["started_ns"])
-        st.write_state(cdir, st.State(id=cfg.id, status="running", pid=info["pid"],
-                                      pid_start=info["pid_start"], shim_pid=me,
-                                      shim_start=shim_start, started_at=started))  # fmt: skip
-        _report(report, {"ok": True, "pid": info["pid"], "shim_pid": me})
-        os.close(report)
-        report = -1
-        att = None if attach_fd < 0 else (socket.socket(fileno=attach_fd), attach or {})
-        if cfg.restart_policy == "no" and _exited_within(info["pid"], FAST_EXIT):
-            serve(cdir, rundir, listener, info, stdio, att)
-        for fd in (listener.fileno(), *stdio.outs, stdio.stdin, attach_fd):
-            if fd >= 0:
-                os.set_inheritable(fd, True)
-        adopt = {**info, "listen_fd": listener.fileno(), "stdio": stdio.to_json(),
-                 "attach_fd": None if att is None else attach_fd, "attach": attach}  # fmt: skip
-        os.execv(python, shim_argv(python, "supervise", cdir, rundir, json.dumps(adopt)))
-    except BaseException as e:
-        if info:  # started, but no supervisor could take over: leave nothing behind
-            try:
-                os.kill(info["pid"], signal.SIGKILL)
-                os.waitpid(info["pid"], 0)
-                if info.get("runtime"):
-                    stop_external(cdir, st.read_shim_config(cdir), rundir)
-                remove_cgroup_dirs(info["cgroup_dirs"])
-                final = st.read_state(cdir).replace(status="exited", pid=0, exit_code=137)
-                st.write_state(cdir, final.replace(error=f"starting the shim: {e}"))
-            except BaseException:
-                pass
-        try:
-            os.unlink(sock_path)
-        except OSError:
-            pass
-        if report >= 0:
-            _report(report, _error_msg(e))
-    finally:
-        os._exit(1)
-
-
-def exec_bootstrap(cdir: str, rundir: str, opts: dict[str, Any]) -> NoReturn:
-    """``shim start``: the exec mode's first process. Daemonize (the spawner reaps our
-    parent at once), then bootstrap."""
-    try:
-        if os.fork():
-            os._exit(0)
-        fd, att = opts["report_fd"], opts.get("attach")
-        bootstrap(cdir, rundir, fd, opts.get("attach_fd", -1), att, sys.executable)
-    finally:
-        os._exit(1)
 
 
 # -- spawning ----------------------------------------------------------------------
@@ -522,6 +214,7 @@ def spawn_shim(
             import dockyard.runtime.bundle
             import dockyard.runtime.executor
             import dockyard.runtime.shim  # noqa: F401  (once here, not in every child)
+            from dockyard.runtime.shim_bootstrap import bootstrap
 
             pid = os.fork()
             if pid == 0:
@@ -568,7 +261,7 @@ def spawn_shim(
     if not msg.get("ok"):
         if mine is not None:
             mine.close()
-        cls = _ERRORS.get(msg.get("kind", ""))
+        cls = REPORTED_ERRORS.get(msg.get("kind", ""))
         if cls is not None:
             raise cls(msg["error"])
         raise ContainerStartError(msg["error"], exit_code=msg.get("exit_code", 125))
@@ -640,7 +333,7 @@ class ShimClient:
         reply = json.loads(line)
         if not reply.get("ok"):
             s.close()
-            raise _ERRORS.get(reply.get("kind", ""), DockyardError)(reply.get("error", "?"))
+            raise REPORTED_ERRORS.get(reply.get("kind", ""), DockyardError)(reply.get("error", "?"))
         return reply, s
 
     def _call(self, req: dict[str, Any], timeout: float | None = 10.0) -> dict[str, Any]:
@@ -776,6 +469,8 @@ class ShimClient:
         return final
 
     def _stop_external(self, cfg: st.ShimConfig | None = None) -> None:
+        from dockyard.runtime.shim_external import stop_external
+
         try:
             stop_external(self.container_dir, cfg or st.read_shim_config(self.container_dir),
                           self.run_dir)  # fmt: skip

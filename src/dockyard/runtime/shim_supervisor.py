@@ -486,7 +486,7 @@ class Shim:
         cdir, cfg, rundir = self.cdir, self.cfg, self.rundir
 
         def body() -> None:
-            from dockyard.runtime.shim_client import stop_external
+            from dockyard.runtime.shim_external import stop_external
 
             stop_external(cdir, cfg, rundir)
 
@@ -507,7 +507,7 @@ class Shim:
         mine, theirs = socket.socketpair()  # an external runtime's pty master comes back
 
         def start() -> dict[str, Any]:
-            from dockyard.runtime.shim_client import start_container_process
+            from dockyard.runtime.shim_bootstrap import start_container_process
 
             info = start_container_process(self.cdir, self.cfg, stdio.child, self.rundir)
             if "console_fd" in info:

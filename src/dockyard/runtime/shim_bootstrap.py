@@ -1,0 +1,187 @@
+"""The shim's first process (see :mod:`dockyard.runtime.shim_client`): it starts the
+container as its child (:func:`start_container_process`, also what a restart
+starter runs), writes the state, reports to the spawner and becomes the supervisor
+(:mod:`dockyard.runtime.shim`) by execve. Heavy (the executor, cgroups): runs in the
+bootstrap and in forked starters, never in the supervisor itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from dockyard.errors import DockyardError
+from dockyard.runtime import state as st
+from dockyard.runtime.shim_client import REPORTED_ERRORS, listen_socket, shim_argv
+from dockyard.runtime.shim_external import start_external, stop_external
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+
+def start_container_process(
+    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None = None
+) -> dict[str, Any]:
+    """Create the cgroup and start the container as a child of the caller. Returns
+    what the supervisor needs to know about it. With an external runtime
+    (``cfg.runtime`` crun or runc, see
+    :func:`~dockyard.runtime.shim_external.start_external`) the container is the
+    caller's child only if the caller is a child subreaper (the shim is), and
+    ``rundir`` (the container's runroot directory) holds the runtime's state."""
+    from dockyard.runtime.bundle import read_config
+    from dockyard.runtime.cgroups import Cgroup
+    from dockyard.runtime.executor import start_container
+    from dockyard.runtime.shim_process import read_oom_kills
+
+    if cfg.runtime != "dockyard":
+        return start_external(cdir, cfg, child, rundir)
+    spec = read_config(cdir)
+    program = None
+    if spec.linux.seccomp is not None:
+        from dockyard.runtime.seccomp import read_filter
+
+        program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
+    path = cfg.cgroup_path or spec.linux.cgroups_path
+    cg = oom = None
+    if path:
+        cg = Cgroup(path)
+        created = not cg.exists()
+        cg.create(cfg.resources() or spec.linux.resources)
+        d = cg.controller_dir("memory")
+        if d is not None:
+            oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
+    try:
+        oom_before = read_oom_kills(oom)
+        stdio = (child[0], child[1], child[2])
+        user = cfg.resolve_user
+        pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
+                              resolve_user=user, seccomp=program)  # fmt: skip
+    except BaseException:
+        if cg is not None and created:
+            cg.remove(kill=True)
+        raise
+    dirs = cg.dirs if cg is not None else ()
+    return {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
+            "cgroup_dirs": dirs, "oom_file": oom, "oom_before": oom_before,
+            "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
+
+
+def _report(fd: int, msg: dict[str, Any]) -> None:
+    try:
+        os.write(fd, json.dumps(msg).encode() + b"\n")
+    except OSError:
+        pass  # the spawner is gone; state.json tells the story
+
+
+def _error_msg(e: BaseException) -> dict[str, Any]:
+    kind = type(e).__name__ if type(e).__name__ in REPORTED_ERRORS else "ContainerStartError"
+    text = str(e) if isinstance(e, DockyardError) else f"{type(e).__name__}: {e}"
+    return {"ok": False, "exit_code": getattr(e, "exit_code", 125), "kind": kind, "error": text}
+
+
+def _exited_within(pid: int, seconds: float) -> bool:
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        import select
+
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+FAST_EXIT = 0.01  # a container gone this soon is supervised by the bootstrap itself
+
+
+def bootstrap(
+    cdir: str, rundir: str, report: int, attach_fd: int, attach: dict[str, Any] | None, python: str
+) -> NoReturn:
+    """In the detached process: start the container as our child, write the state,
+    report, and become the supervisor by execve (same pid, the container stays our
+    child). Never returns; on failure nothing is left but state.json saying why."""
+    import signal
+    import socket
+
+    from dockyard.runtime.shim import serve
+    from dockyard.runtime.shim_process import remove_cgroup_dirs
+    from dockyard.runtime.shim_stdio import Stdio
+
+    sock_path = os.path.join(rundir, st.SOCKET_NAME)
+    info: dict[str, Any] = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)  # for good (ignored stays so across execve)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # a SIGTERM stays pending across the execve until the supervisor handles it
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        from dockyard.runtime import linux
+
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
+        cfg = st.read_shim_config(cdir)
+        me, shim_start = os.getpid(), st.proc_start_time(os.getpid()) or 0
+        listener = listen_socket(sock_path)
+        stdio = Stdio(cfg.tty, cfg.open_stdin)
+        try:
+            info = start_container_process(cdir, cfg, stdio.child, rundir)
+        except BaseException as e:
+            err = _error_msg(e)
+            st.write_state(
+                cdir, st.State(id=cfg.id, exit_code=err["exit_code"], error=err["error"])
+            )
+            raise
+        stdio.close_child()
+        if "console_fd" in info:  # an external runtime made the pty
+            stdio.adopt_console(info.pop("console_fd"))
+        started = st.rfc3339_nano(info["started_ns"])
+        st.write_state(cdir, st.State(id=cfg.id, status="running", pid=info["pid"],
+                                      pid_start=info["pid_start"], shim_pid=me,
+                                      shim_start=shim_start, started_at=started))  # fmt: skip
+        _report(report, {"ok": True, "pid": info["pid"], "shim_pid": me})
+        os.close(report)
+        report = -1
+        att = None if attach_fd < 0 else (socket.socket(fileno=attach_fd), attach or {})
+        if cfg.restart_policy == "no" and _exited_within(info["pid"], FAST_EXIT):
+            serve(cdir, rundir, listener, info, stdio, att)
+        for fd in (listener.fileno(), *stdio.outs, stdio.stdin, attach_fd):
+            if fd >= 0:
+                os.set_inheritable(fd, True)
+        adopt = {**info, "listen_fd": listener.fileno(), "stdio": stdio.to_json(),
+                 "attach_fd": None if att is None else attach_fd, "attach": attach}  # fmt: skip
+        os.execv(python, shim_argv(python, "supervise", cdir, rundir, json.dumps(adopt)))
+    except BaseException as e:
+        if info:  # started, but no supervisor could take over: leave nothing behind
+            try:
+                os.kill(info["pid"], signal.SIGKILL)
+                os.waitpid(info["pid"], 0)
+                if info.get("runtime"):
+                    stop_external(cdir, st.read_shim_config(cdir), rundir)
+                remove_cgroup_dirs(info["cgroup_dirs"])
+                final = st.read_state(cdir).replace(status="exited", pid=0, exit_code=137)
+                st.write_state(cdir, final.replace(error=f"starting the shim: {e}"))
+            except BaseException:
+                pass
+        try:
+            os.unlink(sock_path)
+        except OSError:
+            pass
+        if report >= 0:
+            _report(report, _error_msg(e))
+    finally:
+        os._exit(1)
+
+
+def exec_bootstrap(cdir: str, rundir: str, opts: dict[str, Any]) -> NoReturn:
+    """``shim start``: the exec mode's first process. Daemonize (the spawner reaps our
+    parent at once), then bootstrap."""
+    try:
+        if os.fork():
+            os._exit(0)
+        fd, att = opts["report_fd"], opts.get("attach")
+        bootstrap(cdir, rundir, fd, opts.get("attach_fd", -1), att, sys.executable)
+    finally:
+        os._exit(1)
