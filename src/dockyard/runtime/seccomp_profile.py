@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp, SeccompArg, SeccompSyscall
 
@@ -63,36 +64,7 @@ def _version(text: str) -> tuple[int, int]:
         raise _fail(f"invalid kernel version {text!r}") from None
 
 
-class _Frozen:
-    """Immutable, compared and printed by its ``__slots__`` (a frozen dataclass without
-    its import-time cost: this module is loaded by every container start)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def _set(self, **values: object) -> None:
-        for k, v in values.items():
-            object.__setattr__(self, k, v)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__name__}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple([getattr(self, k) for k in self.__slots__])
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self) or not isinstance(other, _Frozen):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        body = ", ".join([f"{k}={getattr(self, k)!r}" for k in self.__slots__])
-        return f"{type(self).__name__}({body})"
-
-
-class Condition(_Frozen):
+class Condition(Record):
     """A rule's ``includes`` or ``excludes``: GOARCH names, capabilities, a kernel."""
 
     __slots__ = ("arches", "caps", "min_kernel")
@@ -112,7 +84,7 @@ class Condition(_Frozen):
 _ANY = Condition()
 
 
-class ProfileRule(_Frozen):
+class ProfileRule(Record):
     """One entry of a profile's ``syscalls``: the OCI rule and its conditions."""
 
     __slots__ = ("syscall", "includes", "excludes")  # noqa: RUF023 (field order)
@@ -140,7 +112,7 @@ class ProfileRule(_Frozen):
         return not (inc.min_kernel is not None and kernel is not None and kernel < inc.min_kernel)
 
 
-class SeccompProfile(_Frozen):
+class SeccompProfile(Record):
     """A seccomp profile as Docker reads it (see the module docstring)."""
 
     __slots__ = (  # noqa: RUF023 (field order)
