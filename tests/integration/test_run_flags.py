@@ -414,6 +414,31 @@ def test_memory_cpus_pids_limits(dy: CLI, site: Site) -> None:
     assert not host.exists() and not cpu.exists()
 
 
+def test_memory_swap(dy: CLI, site: Site) -> None:
+    """--memory-swap is memory + swap (Docker): set at run, -1 unlimited, default 2x
+    memory, changed by update."""
+    memsw = CGROUP_V1 / "memory" / "memory.memsw.limit_in_bytes"
+    if not memsw.exists():
+        pytest.skip("no swap accounting in this kernel (memory.memsw.* missing)")
+
+    def limit(cid: str) -> int:
+        path = CGROUP_V1 / "memory" / site.config.cgroup_parent / cid
+        return int((path / "memory.memsw.limit_in_bytes").read_text())
+
+    a = dy.ok("run", "-d", "-m", "32m", "--memory-swap", "48m", "busybox", "sleep", "30")
+    assert limit(a.strip()) == 48 << 20
+    b = dy.ok("run", "-d", "-m", "32m", "busybox", "sleep", "30")
+    assert limit(b.strip()) == 64 << 20
+    c = dy.ok("run", "-d", "-m", "32m", "--memory-swap", "-1", "busybox", "sleep", "30")
+    assert limit(c.strip()) > 1 << 40
+    dy.ok("update", "--memory-swap", "96m", b.strip())
+    assert limit(b.strip()) == 96 << 20
+    assert inspect(dy, b.strip(), "{{.HostConfig.MemorySwap}}") == str(96 << 20)
+    r = dy("run", "-d", "-m", "32m", "--memory-swap", "16m", "busybox", "true")
+    assert r.code == 125 and "Minimum memoryswap limit should be larger than memory limit" in r.err
+    dy.ok("rm", "-f", a.strip(), b.strip(), c.strip())
+
+
 def test_init(dy: CLI) -> None:
     if not any(os.path.exists(p) for p in ("/usr/bin/tini", "/usr/bin/tini-static")):
         pytest.skip("tini is not installed (make deps installs it)")

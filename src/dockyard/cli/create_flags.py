@@ -140,8 +140,8 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         init=ns.init,
         host_ca=ns.with_host_ca,
         memory=memory,
-        memory_swap=parse_size(ns.memory_swap)
-        if ns.memory_swap and ns.memory_swap != "-1"
+        memory_swap=(-1 if ns.memory_swap == "-1" else parse_size(ns.memory_swap))
+        if ns.memory_swap
         else None,
         nano_cpus=parse_cpus(ns.cpus, flag="--cpus") if ns.cpus else None,
         cpu_shares=ns.cpu_shares,

@@ -353,6 +353,7 @@ class ContainerBuilder:
                 network=network,
                 uts_host=network == "host" and not req.hostname,
                 memory=req.memory,
+                memory_swap=req.memory_swap,
                 cpus=req.nano_cpus / 1e9 if req.nano_cpus else None,
                 cpu_shares=req.cpu_shares,
                 pids_limit=req.pids_limit,

@@ -97,7 +97,7 @@ def apply(upd: ContainerUpdate, req: ContainerCreate) -> ContainerCreate:
     if upd.memory is not None:
         new = replace(new, memory=upd.memory)
     if upd.memory_swap is not None:
-        new = replace(new, memory_swap=upd.memory_swap if upd.memory_swap > 0 else None)
+        new = replace(new, memory_swap=upd.memory_swap or None)
     if upd.nano_cpus is not None:
         new = replace(new, nano_cpus=upd.nano_cpus or None)
     if upd.cpu_shares is not None:
@@ -125,7 +125,7 @@ def change_resources(upd: ContainerUpdate) -> Resources:
     pids = None
     if upd.pids_limit is not None:
         pids = upd.pids_limit if upd.pids_limit > 0 else -1
-    return Resources(upd.memory, quota, period, upd.cpu_shares or None, pids)
+    return Resources(upd.memory, quota, period, upd.cpu_shares or None, pids, upd.memory_swap)
 
 
 def full_resources(req: ContainerCreate) -> Resources:
@@ -136,7 +136,8 @@ def full_resources(req: ContainerCreate) -> Resources:
     if req.nano_cpus:
         quota, period = _quota(req.nano_cpus), CPU_PERIOD
     pids = req.pids_limit if req.pids_limit is not None and req.pids_limit > 0 else None
-    return Resources(req.memory, quota, period, req.cpu_shares, pids)
+    swap = req.memory_swap if req.memory_swap and req.memory else None
+    return Resources(req.memory, quota, period, req.cpu_shares, pids, swap)
 
 
 def update_container(svc: ContainerService, ref: str, upd: ContainerUpdate) -> Container:

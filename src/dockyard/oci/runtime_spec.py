@@ -378,12 +378,15 @@ class Resources(DataRecord):
     """``linux.resources``, flattened: ``memory.limit`` is :attr:`memory_limit`, etc.
     ``None`` means "not set"; a ``pids_limit`` <= 0 means unlimited."""
 
-    __slots__ = ("memory_limit", "cpu_quota", "cpu_period", "cpu_shares", "pids_limit")  # noqa: RUF023 (field order)
+    __slots__ = (  # noqa: RUF023 (field order)
+        "memory_limit", "cpu_quota", "cpu_period", "cpu_shares", "pids_limit", "memory_swap"
+    )  # fmt: skip
     memory_limit: int | None  # bytes
     cpu_quota: int | None  # microseconds per period
     cpu_period: int | None  # microseconds
     cpu_shares: int | None
     pids_limit: int | None
+    memory_swap: int | None  # memory + swap, bytes (OCI memory.swap); -1: unlimited
 
     def __init__(
         self,
@@ -392,6 +395,7 @@ class Resources(DataRecord):
         cpu_period: int | None = None,
         cpu_shares: int | None = None,
         pids_limit: int | None = None,
+        memory_swap: int | None = None,
     ) -> None:
         self._set(
             memory_limit=memory_limit,
@@ -399,12 +403,17 @@ class Resources(DataRecord):
             cpu_period=cpu_period,
             cpu_shares=cpu_shares,
             pids_limit=pids_limit,
+            memory_swap=memory_swap,
         )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        if self.memory_limit is not None:
-            d["memory"] = {"limit": self.memory_limit}
+        memory = {
+            k: v for k, v in (("limit", self.memory_limit), ("swap", self.memory_swap))
+            if v is not None
+        }  # fmt: skip
+        if memory:
+            d["memory"] = memory
         cpu = {
             k: v
             for k, v in (
@@ -433,6 +442,7 @@ class Resources(DataRecord):
             cpu_period=_opt_int(cpu, "period", w),
             cpu_shares=_opt_int(cpu, "shares", w),
             pids_limit=_opt_int(pids, "limit", f"{where}.pids"),
+            memory_swap=_opt_int(mem, "swap", f"{where}.memory"),
         )
 
 

@@ -245,27 +245,47 @@ class Cgroup:
             cur = f"{cur}/{part}"
             os.makedirs(cur, exist_ok=True)
 
+    def _set_memory(self, d: str, lim: int | None, swap: int | None) -> None:
+        """Memory and memory+swap (Docker's ``--memory-swap``: -1 unlimited; unset: as
+        much swap as memory)."""
+        if self.version == 2:
+            if lim is not None:
+                _write(f"{d}/memory.max", "max" if lim < 0 else str(lim))
+            if swap is not None:
+                if swap < 0:
+                    _write(f"{d}/memory.swap.max", "max")
+                else:
+                    base = lim if lim is not None and lim > 0 else _read_int(f"{d}/memory.max")
+                    _write(f"{d}/memory.swap.max", str(max(0, swap - base)))
+            return
+        memsw = f"{d}/memory.memsw.limit_in_bytes"
+        has_memsw = os.path.exists(memsw)
+        if lim is None:  # swap alone (update): memsw stays >= memory (validated)
+            if has_memsw and swap is not None:
+                _write(memsw, str(swap) if swap > 0 else "-1")
+            return
+        if lim < 0:
+            if has_memsw:
+                _write(memsw, "-1")
+            _write(f"{d}/memory.limit_in_bytes", "-1")
+            return
+        # memsw must stay >= memory: raise it first, lower it last
+        if has_memsw:
+            _write(memsw, "-1")
+        _write(f"{d}/memory.limit_in_bytes", str(lim))
+        if has_memsw:
+            if swap is None or swap == 0:  # Docker: as much swap as memory
+                _write(memsw, str(2 * lim))
+            elif swap > 0:
+                _write(memsw, str(swap))
+
     def set_resources(self, r: Resources) -> None:
         """Apply limits (also usable on a running container, as ``docker update``)."""
         v2 = self.version == 2
-        if r.memory_limit is not None and (d := self.controller_dir("memory")) is not None:
-            lim = r.memory_limit
-            if v2:
-                _write(f"{d}/memory.max", "max" if lim < 0 else str(lim))
-            else:
-                memsw = f"{d}/memory.memsw.limit_in_bytes"
-                has_memsw = os.path.exists(memsw)
-                if lim < 0:
-                    if has_memsw:
-                        _write(memsw, "-1")
-                    _write(f"{d}/memory.limit_in_bytes", "-1")
-                else:
-                    # memsw must stay >= memory: raise it first, lower it last
-                    if has_memsw:
-                        _write(memsw, "-1")
-                    _write(f"{d}/memory.limit_in_bytes", str(lim))
-                    if has_memsw:  # Docker: swap defaults to as much as memory
-                        _write(memsw, str(2 * lim))
+        swap = r.memory_swap
+        memory = (r.memory_limit is not None or swap is not None) and self.controller_dir("memory")
+        if memory:
+            self._set_memory(memory, r.memory_limit, swap)
         if (d := self.controller_dir("cpu")) is not None:
             if v2:
                 if r.cpu_quota is not None or r.cpu_period is not None:

@@ -195,6 +195,7 @@ class SpecOptions(DataRecord):
         "seccomp",
         "host_arch",
         "kernel",
+        "memory_swap",
     )
     args: tuple[str, ...]
     env: tuple[str, ...]  # image Env then user -e/--env-file, in order
@@ -228,6 +229,7 @@ class SpecOptions(DataRecord):
     seccomp: SeccompProfile | None
     host_arch: str
     kernel: tuple[int, int] | None
+    memory_swap: int | None  # --memory-swap: memory + swap; -1 unlimited; None/0: 2x
 
     def __init__(
         self,
@@ -263,6 +265,7 @@ class SpecOptions(DataRecord):
         seccomp: SeccompProfile | None = None,
         host_arch: str = "amd64",
         kernel: tuple[int, int] | None = None,
+        memory_swap: int | None = None,
     ) -> None:
         self._set(
             args=args,
@@ -297,6 +300,7 @@ class SpecOptions(DataRecord):
             seccomp=seccomp,
             host_arch=host_arch,
             kernel=kernel,
+            memory_swap=memory_swap,
         )
 
 
@@ -352,7 +356,8 @@ def _resources(o: SpecOptions) -> Resources | None:
             raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs")
         quota, period = round(o.cpus * CPU_PERIOD), CPU_PERIOD
     pids = o.pids_limit if o.pids_limit is not None and o.pids_limit > 0 else None
-    r = Resources(o.memory, quota, period, o.cpu_shares, pids)
+    swap = o.memory_swap if o.memory_swap and o.memory is not None else None
+    r = Resources(o.memory, quota, period, o.cpu_shares, pids, swap)
     return None if r == Resources() else r
 
 
