@@ -125,7 +125,9 @@ def test_read_across_rotations_with_filters(tmp_path: Path) -> None:
 
 
 def test_follow_sees_new_lines_and_rotations_until_done(tmp_path: Path) -> None:
-    w = _writer(tmp_path, max_size=400, max_file=3)
+    # rotates every few lines; keeps more files than the output fills, so that a
+    # follower slowed down by a loaded machine cannot fall behind a deleted file
+    w = _writer(tmp_path, max_size=400, max_file=10)
     w.write("stdout", b"first\n", T0)
     finished = threading.Event()
 
