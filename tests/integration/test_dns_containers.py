@@ -180,3 +180,31 @@ def test_a_published_port_53_does_not_capture_names(dy: CLI, nets: list[str], pr
           "-p", "53:53/tcp", "busybox", "sleep", "60")  # fmt: skip
     out = dy.ok("run", "--rm", "--network", net, "busybox", "nslookup", f"{prefix}a")
     assert f"Address: {ip_of(dy, f'{prefix}a', net)}" in out
+
+
+def test_own_dns_servers_are_the_upstreams(dy: CLI, nets: list[str], prefix: str) -> None:
+    """On a user network ``--dns`` does not bypass the embedded DNS (names keep
+    working); it becomes the upstream for that container's other names (Docker)."""
+
+    def handler(q: w.Message, tcp: bool) -> bytes:
+        if w.name_key(q.questions[0].name) == "own.test":
+            rr = w.Record(q.questions[0].name, w.A, w.IN, 30, "198.51.100.99")
+            return w.encode(w.reply(q, answers=(rr,) if q.questions[0].qtype == w.A else ()))
+        return w.encode(w.reply(q, w.NXDOMAIN))
+
+    own = FakeUpstream(handler)
+    try:
+        net = network(dy, nets, f"{prefix}n")
+        dy.ok("run", "-d", "--network", net, "--name", f"{prefix}a", "busybox", "sleep", "60")
+        flags = ("--rm", "--network", net, "--dns", f"127.0.0.1:{own.port}", "busybox")
+        resolv = dy.ok("run", *flags, "cat", "/etc/resolv.conf")
+        assert f"nameserver {gateway_of(dy, net)}" in resolv
+        out = dy.ok("run", *flags, "nslookup", f"{prefix}a")
+        assert f"Address: {ip_of(dy, f'{prefix}a', net)}" in out
+        out = dy.ok("run", *flags, "nslookup", "own.test")
+        assert "Address: 198.51.100.99" in out
+        # the others still use the module's upstream, which does not know own.test
+        r = dy("run", "--rm", "--network", net, "busybox", "nslookup", "own.test")
+        assert r.code != 0 and "NXDOMAIN" in r.out + r.err
+    finally:
+        own.close()

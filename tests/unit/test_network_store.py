@@ -225,10 +225,13 @@ def test_resolv_conf_for_user_networks() -> None:
     assert "nameserver 8.8.8.8\n" in resolv_conf(
         ContainerCreate(image="x"), None, "nameserver 127.0.0.53\n"
     )
-    # --dns wins over the network's server
+    # on a user network the embedded DNS stays the server; it forwards to --dns
     with_dns = ContainerCreate(image="x", network="appnet", dns=("9.9.9.9",))
-    assert "nameserver 9.9.9.9\n" in resolv_conf(with_dns, ["172.20.0.1"], host)
-    assert "172.20.0.1" not in resolv_conf(with_dns, ["172.20.0.1"], host)
+    assert "nameserver 172.20.0.1\n" in resolv_conf(with_dns, ["172.20.0.1"], host)
+    assert "9.9.9.9" not in resolv_conf(with_dns, ["172.20.0.1"], host)
+    # on the default bridge --dns is the server
+    bridged = ContainerCreate(image="x", dns=("9.9.9.9",))
+    assert "nameserver 9.9.9.9\n" in resolv_conf(bridged, None, host)
     # --network host: the host's file, loopback servers included
     assert "nameserver 127.0.0.53" in resolv_conf(
         ContainerCreate(image="x", network="host"), None, host

@@ -450,7 +450,8 @@ def resolv_conf(
     """The container's /etc/resolv.conf: the host's, minus loopback servers (as Docker
     does; kept with ``--network host``), or what --dns, --dns-search and --dns-option
     say. ``network_servers``: on a user network its gateway, where the embedded DNS
-    listens, in place of the host's servers (``--dns`` still wins). ``host``: the
+    listens, in place of the host's servers and of ``--dns`` (the embedded DNS forwards
+    to those, as Docker's does). ``host``: the
     host's file's text (default: read /etc/resolv.conf)."""
     lines: list[str] = []
     if host is None:
@@ -458,7 +459,8 @@ def resolv_conf(
             host = Path("/etc/resolv.conf").read_text()
         except OSError:
             host = ""
-    servers = list(req.dns) or list(network_servers or ())
+    # on a user network the embedded DNS is the server; it forwards to --dns
+    servers = list(network_servers or ()) or list(req.dns)
     keep_loopback = req.network == "host"
     from_host = not servers
     search = list(req.dns_search)

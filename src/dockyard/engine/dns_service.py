@@ -39,6 +39,31 @@ def liveness(root: str, runroot: str) -> Callable[[str], bool]:
     return alive
 
 
+def own_dns(root: str, runroot: str) -> Callable[[str], Sequence[str]]:
+    """container id -> its ``--dns`` servers, from its record in state.db (they never
+    change after create: remembered)."""
+    import json
+    import sqlite3
+
+    path = os.path.join(root, "state.db")
+    known: dict[str, tuple[str, ...]] = {}
+    conn: list[sqlite3.Connection] = []
+
+    def servers(cid: str) -> Sequence[str]:
+        if cid in known:
+            return known[cid]
+        if not conn:
+            conn.append(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0))
+        row = conn[0].execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            return ()  # not recorded yet: ask again next time
+        dns = json.loads(row[0]).get("dns") or ()
+        known[cid] = tuple(str(s) for s in dns)
+        return known[cid]
+
+    return servers
+
+
 def ensure(
     root: str | os.PathLike[str],
     runroot: str | os.PathLike[str],
@@ -53,7 +78,7 @@ def ensure(
 def main(argv: Sequence[str] | None = None) -> int:
     from dockyard.network import dns_server
 
-    return dns_server.main(sys.argv[1:] if argv is None else argv, alive=liveness)
+    return dns_server.main(sys.argv[1:] if argv is None else argv, alive=liveness, own_dns=own_dns)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ Forwarding
     /etc/resolv.conf and nowhere else (a loopback one like 127.0.0.53 works: the
     server runs on the host). A container attached only to ``--internal``
     networks gets SERVFAIL instead (Docker does not forward for them either).
-    Per-container ``--dns`` servers are not used as upstreams.
+    A container's own ``--dns`` servers replace the host's for its queries (the
+    engine tells them: :mod:`dockyard.engine.dns_service`), as Docker does.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ if TYPE_CHECKING:
 
     #: container id -> whether it runs (the engine knows how to tell; this layer not)
     Liveness = Callable[[str], bool]
+    #: container id -> its own ``--dns`` servers ("IP[:PORT]"), the upstreams for its
+    #: forwarded queries in place of the host's (Docker's behaviour)
+    OwnDns = Callable[[str], Sequence[str]]
 
 TTL = 1
 
@@ -214,6 +218,12 @@ class View:
                 if net not in out:
                     out.append(net)
         return out
+
+    def container_at(self, gateway: str, src: str) -> str | None:
+        """The id of the container that holds ``src`` on the network of ``gateway``."""
+        net = self.by_gateway.get(gateway)
+        ep = None if net is None else self._by_ip.get((net.id, src))
+        return None if ep is None else ep.container_id
 
     def lookup(
         self, networks: Sequence[Network], key: str, alive: Liveness | None = None

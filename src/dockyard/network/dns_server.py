@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Callable, Sequence
 
-    from dockyard.network.dns import Forward, Liveness, StateDB
+    from dockyard.network.dns import Forward, Liveness, OwnDns, StateDB
     from dockyard.network.dns_forward import Reactor, Upstream
 
 PORT = 53
@@ -221,6 +221,7 @@ class Server:
         idle_exit: float = IDLE_EXIT,
         port: int = PORT,
         alive: Liveness | None = None,
+        own_dns: OwnDns | None = None,
     ) -> None:
         from dockyard.network.dns import StateDB
         from dockyard.network.dns_forward import Reactor
@@ -228,6 +229,8 @@ class Server:
         self.root = root
         self.runroot = runroot
         self.alive = alive
+        self.own_dns = own_dns
+        self._own_upstreams: dict[tuple[str, ...], tuple[Upstream, ...]] = {}
         self.db: StateDB = StateDB(os.path.join(root, "state.db"))
         self.reactor: Reactor = Reactor()
         self.fixed_upstreams = None if upstreams is None else tuple(upstreams)
@@ -279,6 +282,30 @@ class Server:
             self.stopping = True
         if int(signal.SIGHUP) in data:
             self.rescan()
+
+    def upstreams_for(self, cid: str | None) -> tuple[Upstream, ...]:
+        """The asking container's own ``--dns`` servers if it has any, else the
+        host's (or the fixed ones)."""
+        own: Sequence[str] = ()
+        if cid is not None and self.own_dns is not None:
+            try:
+                own = tuple(self.own_dns(cid))
+            except Exception as e:  # a torn record: the host's servers
+                self.log(f"--dns servers of {cid[:12]}: {e}")
+        if not own:
+            return self.upstreams()
+        key = tuple(own)
+        if key not in self._own_upstreams:
+            from dockyard.network.dns_forward import parse_upstream
+
+            ups = []
+            for text in key:
+                try:
+                    ups.append(parse_upstream(text))
+                except ValueError:
+                    self.log(f"--dns server {text!r} of {cid}: not an address")
+            self._own_upstreams[key] = tuple(u for u in ups if u.address not in self.bound)
+        return self._own_upstreams[key] or self.upstreams()
 
     def upstreams(self) -> tuple[Upstream, ...]:
         if self.fixed_upstreams is not None:
@@ -423,7 +450,8 @@ class Server:
 
         self.rotate = (self.rotate + 1) & 0xFFFF
         from_host = src in self.host_addrs or is_loopback(src)
-        result = handle_packet(self.db.view(), data, src, local, tcp=tcp, rotate=self.rotate,
+        view = self.db.view()
+        result = handle_packet(view, data, src, local, tcp=tcp, rotate=self.rotate,
                                from_host=from_host, alive=self.alive)  # fmt: skip
         if result is None:
             if tcp:
@@ -434,7 +462,7 @@ class Server:
                 self.log(f"{src} -> {local}: answered {len(result)} bytes, rcode {result[3] & 15}")
             send(result)
             return
-        ups = self.upstreams()
+        ups = self.upstreams_for(view.container_at(local, src))
         if not ups or self.forwards >= MAX_FORWARDS:
             send(forwarded_reply(result, None, tcp=tcp))
             return
@@ -519,11 +547,13 @@ def _parse_args(argv: Sequence[str]) -> _Options:
 def main(
     argv: Sequence[str] | None = None,
     alive: Callable[[str, str], Liveness] | None = None,
+    own_dns: Callable[[str, str], OwnDns] | None = None,
 ) -> int:
     """The process entry. Detaches unless ``--foreground``: the started process forks,
     its parent exits at once, and the child reports ``ok PID`` (or ``error: ...``)
     on ``--report-fd`` once it listens. ``alive(root, runroot)`` makes the liveness
-    check of containers (without one every recorded endpoint answers)."""
+    check of containers (without one every recorded endpoint answers); ``own_dns(root,
+    runroot)`` tells the containers' own ``--dns`` servers (without it: the host's)."""
     o = _parse_args(sys.argv[1:] if argv is None else argv)
     if not o.foreground:
         if os.fork():
@@ -542,8 +572,9 @@ def main(
         if other is not None and other != os.getpid():
             raise RuntimeError(f"a DNS server runs for {runroot} already (pid {other})")
         check = None if alive is None else alive(root, runroot)
+        theirs = None if own_dns is None else own_dns(root, runroot)
         server = Server(root, runroot, upstreams=ups, log_path=o.log, idle_exit=o.idle_exit,
-                        alive=check)  # fmt: skip
+                        alive=check, own_dns=theirs)  # fmt: skip
         server.install_signals()
         server.rescan()
         write_pid_file(runroot)
