@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 
 from dockyard._util.db import open_db
+from dockyard._util.proc import proc_start_time
 from dockyard.network import dns_wire as w
 from dockyard.network.dns_control import (
     PID_FILE,
     ensure_dns_server,
-    proc_start_time,
     running_pid,
     server_argv,
     stop_dns_server,

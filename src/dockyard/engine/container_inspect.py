@@ -300,25 +300,6 @@ def _graph_driver(svc: ContainerService, cid: str) -> dict[str, Any]:
     }
 
 
-def _endpoint() -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DriverOpts": None,
-        "DNSNames": None,
-    }
-
-
 def _network_settings(
     svc: ContainerService,
     c: Container,
@@ -334,7 +315,9 @@ def _network_settings(
         )
     networks: dict[str, Any] = {}
     if req.network in ("none", "host"):
-        networks[req.network] = _endpoint()
+        from dockyard.engine.network_inspect import empty_endpoint_json
+
+        networks[req.network] = empty_endpoint_json()
     return {
         "Bridge": "",
         "SandboxID": "",

@@ -84,11 +84,11 @@ def network_settings(
 ) -> dict[str, Any]:
     """``NetworkSettings`` of ``docker container inspect``."""
     networks: dict[str, Any] = {}
-    top = _endpoint_json()
+    top = empty_endpoint_json()
     atts = svc.attachments(cid)
     for a in atts:
         net, ep = a.network, a.endpoint
-        entry = _endpoint_json()
+        entry = empty_endpoint_json()
         name = svc.container_name(cid) or ""
         entry.update(
             {
@@ -108,7 +108,7 @@ def network_settings(
             for k in ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"):
                 top[k] = entry[k]
     if req.network in ("none", "host"):
-        networks[req.network] = _endpoint_json()
+        networks[req.network] = empty_endpoint_json()
     ports: dict[str, Any] = {}
     if running and atts:
         for key in exposed:
@@ -141,7 +141,8 @@ def network_settings(
     }
 
 
-def _endpoint_json() -> dict[str, Any]:
+def empty_endpoint_json() -> dict[str, Any]:
+    """An endpoint's JSON in ``NetworkSettings.Networks`` with nothing filled in."""
     return {
         "IPAMConfig": None,
         "Links": None,

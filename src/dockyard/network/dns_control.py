@@ -14,6 +14,8 @@ import signal
 import sys
 import time
 
+from dockyard._util.proc import proc_start_time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,21 +35,6 @@ _BOOT = (
 )
 
 # -- the pid file ------------------------------------------------------------------------
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time (clock ticks after boot) of a live process; None if gone or a zombie."""
-    if pid <= 0:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 def running_pid(runroot: str | os.PathLike[str]) -> int | None:

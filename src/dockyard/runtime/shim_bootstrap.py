@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from dockyard._util.proc import proc_start_time
 from dockyard.errors import DockyardError
 from dockyard.runtime import state as st
 from dockyard.runtime.shim_client import REPORTED_ERRORS, listen_socket, shim_argv
@@ -64,7 +65,7 @@ def start_container_process(
             cg.remove(kill=True)
         raise
     dirs = cg.dirs if cg is not None else ()
-    return {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
+    return {"pid": pid, "pid_start": proc_start_time(pid) or 0, "cgroup": path,
             "cgroup_dirs": dirs, "oom_file": oom, "oom_before": oom_before,
             "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
 
@@ -123,7 +124,7 @@ def bootstrap(
 
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
         cfg = st.read_shim_config(cdir)
-        me, shim_start = os.getpid(), st.proc_start_time(os.getpid()) or 0
+        me, shim_start = os.getpid(), proc_start_time(os.getpid()) or 0
         listener = listen_socket(sock_path)
         stdio = Stdio(cfg.tty, cfg.open_stdin)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+from dockyard._util.proc import proc_start_time
 from dockyard.errors import DockyardError, InvalidArgument, Unsupported
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import ContainerStartError
@@ -119,7 +120,7 @@ def start_external(
         d = cg.controller_dir("memory") if cg is not None else None
         if cg is not None and d is not None:
             oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
-        info = {"pid": pid, "pid_start": st.proc_start_time(pid) or 0, "cgroup": path,
+        info = {"pid": pid, "pid_start": proc_start_time(pid) or 0, "cgroup": path,
                 "cgroup_dirs": cg.dirs if cg is not None else (), "oom_file": oom,
                 "oom_before": read_oom_kills(oom), "started_ns": time.time_ns(),
                 "started_mono": time.monotonic(), "runtime": cfg.runtime}  # fmt: skip

@@ -52,6 +52,7 @@ import json
 import os
 import time
 
+from dockyard._util.proc import proc_start_time
 from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -113,21 +114,6 @@ def parse_rfc3339(text: str) -> int:
 
 
 # -- processes ---------------------------------------------------------------
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Start time (clock ticks after boot) of a live process, None if gone or a zombie."""
-    if pid <= 0:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
 
 
 def pid_alive(pid: int, start: int | None) -> bool:
