@@ -256,13 +256,16 @@ def _lines(fd: int, carry: bytearray) -> Iterator[bytes]:
 def _next_file(container_dir: str, cid: str, ino: int) -> str:
     """The log file written after the one with inode ``ino`` (several rotations may
     have happened since it was the live file)."""
-    files = log_files(container_dir, cid)
-    for i, path in enumerate(files[:-1]):
-        try:
-            if os.stat(path).st_ino == ino:
-                return files[i + 1]
-        except FileNotFoundError:
-            continue
+    files: list[str] = []
+    for _ in range(20):  # a rotation renaming files under the scan: look again
+        files = log_files(container_dir, cid)
+        for i, path in enumerate(files[:-1]):
+            try:
+                if os.stat(path).st_ino == ino:
+                    return files[i + 1]
+            except FileNotFoundError:
+                continue
+        time.sleep(0.001)
     return files[0] if files else log_path(container_dir, cid)  # it was rotated out
 
 
