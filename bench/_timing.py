@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 
 def median_ms(
@@ -53,3 +56,21 @@ def report(name: str, ours: float, peers: dict[str, float], goal: str = "") -> N
     if goal:
         parts.append(f"goal: {goal}")
     print("; ".join(parts))
+
+
+@contextlib.contextmanager
+def private_engine() -> Iterator[tuple[list[str], Path]]:
+    """A dockyard command line on a private root with busybox bootstrapped, and a
+    scratch directory; every container, the root and the runroot go afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="dybench-", dir="/var/tmp"))
+    run = Path(tempfile.mkdtemp(prefix="dyb", dir="/tmp"))
+    dy = [*dockyard_cmd(), "--root", str(work / "root"), "--runroot", str(run)]
+    try:
+        subprocess.run([*dy, "bootstrap", "-q", "busybox"], check=True, stdout=subprocess.DEVNULL)
+        yield dy, work
+    finally:
+        ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run([*dy, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)

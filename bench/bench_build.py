@@ -8,16 +8,14 @@ peers afterwards (../shared/bench/peers.sh stop).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import docker_running, dockyard_cmd, median_ms, podman_available, report
+from _timing import docker_running, median_ms, podman_available, private_engine, report
 
 THREE_STEPS = "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n"
 LEGACY = {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -100,22 +98,12 @@ def bench_commit_independent_of_size(dy: list[str], work: Path) -> None:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="dybench-", dir="/var/tmp"))
-    run = Path(tempfile.mkdtemp(prefix="dyb", dir="/tmp"))
-    dy = [*dockyard_cmd(), "--root", str(work / "root"), "--runroot", str(run)]
-    try:
-        subprocess.run([*dy, "bootstrap", "-q", "busybox"], check=True, stdout=subprocess.DEVNULL)
+    with private_engine() as (dy, work):
         t0 = time.perf_counter()
         bench_three_steps(dy, work)
         bench_big_context(dy, work)
         bench_commit_independent_of_size(dy, work)
         print(f"(benchmarks took {time.perf_counter() - t0:.0f} s)")
-    finally:
-        ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run([*dy, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
 
 
 if __name__ == "__main__":

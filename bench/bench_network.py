@@ -14,16 +14,13 @@ read-only, and on the host), so the two numbers compare the path, not the tools.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import docker_running, dockyard_cmd, median_ms, podman_available, report
+from _timing import docker_running, median_ms, podman_available, private_engine, report
 
 MB = 400  # megabytes sent per throughput run
 # the host's python on both sides (read-only in the containers), so that the two
@@ -110,24 +107,13 @@ def bench_throughput(dy: list[str]) -> None:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="dybench-", dir="/var/tmp"))
-    run = Path(tempfile.mkdtemp(prefix="dyb", dir="/tmp"))
-    dy = [*dockyard_cmd(), "--root", str(work / "root"), "--runroot", str(run)]
-    try:
-        subprocess.run([*dy, "bootstrap", "-q", "busybox"], check=True, stdout=subprocess.DEVNULL)
+    # the lingering bridge and the nft table go with the janitor, which deletes what
+    # carries a removed root's name
+    with private_engine() as (dy, _):
         t0 = time.perf_counter()
         bench_throughput(dy)
         bench_run_default_network(dy)
         print(f"(benchmarks took {time.perf_counter() - t0:.0f} s)")
-    finally:
-        ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run([*dy, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
-        subprocess.run([*dy, "network", "prune", "-f"], stdout=subprocess.DEVNULL)
-        # the lingering bridge and the nft table go with the janitor, which deletes
-        # what carries a removed root's name
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
 
 
 if __name__ == "__main__":

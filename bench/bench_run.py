@@ -7,17 +7,15 @@ peers afterwards (../shared/bench/peers.sh stop).
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import docker_running, dockyard_cmd, median_ms, podman_available, report
+from _timing import docker_running, median_ms, podman_available, private_engine, report
 
 
 def rss_kb(pid: int) -> int:
@@ -92,23 +90,13 @@ def bench_ps(dy: list[str], n: int) -> None:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="dybench-", dir="/var/tmp"))
-    run = Path(tempfile.mkdtemp(prefix="dyb", dir="/tmp"))
-    dy = [*dockyard_cmd(), "--root", str(work / "root"), "--runroot", str(run)]
-    try:
-        subprocess.run([*dy, "bootstrap", "-q", "busybox"], check=True, stdout=subprocess.DEVNULL)
+    with private_engine() as (dy, _):
         t0 = time.perf_counter()
         bench_run(dy)
         bench_exec(dy)
         bench_ps(dy, 20)
         bench_ps(dy, 100)
         print(f"(benchmarks took {time.perf_counter() - t0:.0f} s)")
-    finally:
-        ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run([*dy, "rm", "-f", *ids], stdout=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
 
 
 if __name__ == "__main__":
