@@ -373,3 +373,104 @@ def test_tutorial_python_pip_install(dy: CLI, site: Site, tmp_path: Path) -> Non
     again = dy.ok("build", "--with-host-ca", "-t", "dyb-tutorial", str(ctx))
     assert again.count("Using cache") == 5
     nothing_left(dy, site)
+
+
+MOUNTS = """\
+FROM busybox AS tools
+RUN mkdir /tools && echo tool > /tools/t
+FROM busybox
+WORKDIR /w
+RUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /cache/log
+RUN --mount=type=bind,source=src,target=src cat src/a.txt
+RUN --mount=from=tools,source=/tools,target=/t cat /t/t
+RUN --mount=type=bind,rw,target=/ctx echo junk > /ctx/new && ls /ctx
+RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && grep -c ' /scratch tmpfs' /proc/mounts
+RUN --mount=type=secret,id=tok --mount=type=secret,id=file1,target=/s/f,mode=0444 \\
+    echo "tok=$(cat /run/secrets/tok) f=$(cat /s/f)" && stat -c '%a' /run/secrets/tok
+RUN --mount=type=secret,id=tok,env=TOK,required echo "env=$TOK" && ls /run/secrets 2>&1; true
+RUN --mount=type=secret,id=absent echo optional-absent-ok
+RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '
+RUN ls -d /cache /w/src /t /ctx /scratch /run/secrets /s 2>&1; true
+"""
+
+
+def _grep_root(root: Path, needle: bytes) -> list[str]:
+    found = []
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    if needle in f.read():
+                        found.append(path)
+            except OSError:
+                pass
+    return found
+
+
+def test_run_mounts_cache_bind_tmpfs_secret_network(
+    dy: CLI, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = write(tmp_path / "ctx", {"Dockerfile": MOUNTS, "src/a.txt": "from-context\n"})
+    secret_file = write(tmp_path, {"secret.txt": "file-s3cret"}) / "secret.txt"
+    monkeypatch.setenv("DYB_TOKEN", "env-s3cret")
+    flags = ["--secret", "id=tok,env=DYB_TOKEN", "--secret", f"id=file1,src={secret_file}"]
+    r = dy("build", *flags, "-t", "dyb-mounts", str(ctx))
+    assert r.code == 0, r.out + r.err
+    out = r.out
+    assert "\nrun\n" in out  # cache mount, first use
+    assert "\nfrom-context\n" in out and "\ntool\n" in out
+    assert "\nDockerfile\nnew\nsrc\n" in out  # rw bind of the context sees the write
+    assert "tok=env-s3cret f=file-s3cret\n400\n" in out
+    assert "env=env-s3cret\nls: /run/secrets: No such file or directory\n" in out
+    assert "optional-absent-ok" in out
+    assert "\nlo\n" in out.split("RUN --network=none")[1].split("Step ")[0] + "\n"
+    assert out.split("RUN --network=none")[1].split("Step ")[0].count("eth0") == 0
+    last = out.split("RUN ls -d")[1]
+    for gone in ("/cache", "/w/src", "/t", "/ctx", "/scratch", "/run/secrets", "/s"):
+        assert f"ls: {gone}: No such file or directory" in last
+    assert not (ctx / "new").exists()  # rw bind writes are dropped
+    cache_dir = site.root / "build-cache-mounts" / "%2Fcache"
+    assert (cache_dir / "log").read_text() == "run\n"
+    # secrets are never in the store (layers, configs, history, cache records)
+    assert _grep_root(site.root, b"s3cret") == []
+    # all cached, even with another secret value (BuildKit keys on the id, not content)
+    monkeypatch.setenv("DYB_TOKEN", "other-s3cret")
+    again = dy.ok("build", *flags, str(ctx))
+    assert again.count(" ---> Using cache") == 12, again
+    # a change in a bind's context source reruns from that step on; the cache persists
+    (ctx / "src/a.txt").write_text("changed\n")
+    r = dy.ok("build", "--explain", *flags, str(ctx))
+    blocks = r.split("Step ")
+    assert "Using cache" in blocks[5] and "Using cache" not in blocks[6]
+    assert "source files changed: mount:src/a.txt" in blocks[6]
+    assert "\nchanged\n" in blocks[6]
+    r = dy.ok("build", "--no-cache", *flags, str(ctx))
+    assert "\nrun\nrun\n" in r
+    nothing_left(dy, site)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "RUN --mount=type=secret,id=missing,required echo",
+            "Dockerfile:2: secret missing: not found",
+        ),
+        (
+            "RUN --mount=type=bind,source=nosuch,target=/x true",
+            'Dockerfile:2: RUN --mount: source "nosuch" not found in build context',
+        ),
+        ("RUN --mount=type=cache echo", "Dockerfile:2: mount target is required"),
+        ("RUN --mount=type=ssh,target=/x true", "Dockerfile:2: RUN --mount=type=ssh is not"),
+        ("RUN --mount=type=cach,target=/x true", 'unsupported mount type "cach"'),
+    ],
+)
+def test_run_mount_errors(dy: CLI, site: Site, tmp_path: Path, line: str, message: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\n{line}\n"})
+    r = dy("build", str(ctx))
+    assert r.code == 1, r.out
+    assert message in r.err
+    nothing_left(dy, site)

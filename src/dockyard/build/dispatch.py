@@ -26,14 +26,21 @@ from pathlib import Path
 from dockyard.build import events as ev
 from dockyard.build.cache import BuildCache, StepInputs
 from dockyard.build.context import BuildContext
-from dockyard.build.hashing import HashMemo
+from dockyard.build.hashing import HashMemo, combine
 from dockyard.build.history import nop, nop_string, run_command
 from dockyard.build.metadata import apply_metadata, shell_command, with_default_path
+from dockyard.build.run_mounts import (
+    MountInputs,
+    MountPreparer,
+    SecretSource,
+    resolve_mounts,
+    stage_refs,
+)
 from dockyard.build.sources import prepare_transfer
 from dockyard.dockerfile import instructions as ins
 from dockyard.dockerfile.errors import DockerfileError
 from dockyard.dockerfile.stages import Dockerfile, Stage, parse_dockerfile
-from dockyard.errors import DockyardError, InvalidArgument, Unsupported
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.oci.image import ContainerConfig, HistoryEntry, ImageConfig
 
 # Build args every stage may use without declaring them (not recorded in history).
@@ -72,6 +79,7 @@ class BuildOptions:
     network: str = "default"
     explain: bool = False
     host_ca: bool = False  # the host's CA bundle in RUN steps (never in a layer)
+    secrets: tuple[SecretSource, ...] = ()  # --secret, for RUN --mount=type=secret
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ class Builder:
         self.cached = 0
         self.missed = False  # a step missed: later ones have a new parent
         self.dockerfile: Dockerfile | None = None
+        self.mounts = MountPreparer(backend, context, {s.id: s for s in options.secrets})
 
     # -- entry ------------------------------------------------------------------------
     def build(self) -> BuildResult:
@@ -206,6 +215,13 @@ class Builder:
                 self._expand_silently(i.from_, meta)
                 for i in stage.instructions
                 if isinstance(i, ins.Copy) and i.from_
+            ]
+            refs += [
+                ref
+                for i in stage.instructions
+                if isinstance(i, ins.Run)
+                for m in i.mounts
+                for ref in stage_refs(m.spec)
             ]
             for ref in refs:
                 dep = dockerfile.stage(ref)
@@ -407,22 +423,19 @@ class Builder:
         if not (isinstance(instruction, ins.Copy) and instruction.from_):
             yield None
             return
-        ref = instruction.from_
-        stage = self.dockerfile.stage(ref) if self.dockerfile else None
-        if stage is not None and stage.index in self.stage_images:
-            image_id = self.stage_images[stage.index].image_id
-        else:
-            image_id = self.backend.base_image(ref, pull=False).id
+        image_id = self._image_for(instruction.from_)
         with self.backend.read_only_root(image_id) as path:
             yield (image_id, path)
 
+    def _image_for(self, ref: str) -> str:
+        """``--from=``/``from=``: a stage built before (name or index), else an image."""
+        stage = self.dockerfile.stage(ref) if self.dockerfile else None
+        if stage is not None and stage.index in self.stage_images:
+            return self.stage_images[stage.index].image_id
+        return self.backend.base_image(ref, pull=False).id
+
     # -- RUN ----------------------------------------------------------------------------
     def _run(self, state: _State, instruction: ins.Run) -> None:
-        if instruction.mounts:
-            raise Unsupported(
-                "RUN --mount is not supported yet",
-                hint="copy what the step needs with COPY, or use a multi-stage build",
-            )
         instruction = instruction.expand(self._env(state))
         argv = _run_argv(instruction, state.container)
         args = self._run_args(state)
@@ -430,22 +443,26 @@ class Builder:
             self.used_args.add(name)
         created_by = " ".join(run_command(argv, args))
         config = state.config
+        mounts = MountInputs((), "", ())
+        if instruction.mounts:
+            try:
+                mounts = resolve_mounts(instruction.mounts, state.container.working_dir,
+                                        self.context, self._image_for, self.memo)  # fmt: skip
+            except DockyardError as e:
+                raise DockerfileError(e.message, line=instruction.start, hint=e.hint) from None
+        key = created_by + "".join("\n" + t for t in (mounts.text,) if t)
+        if instruction.network != "default":  # part of BuildKit's ExecOp too
+            key += f"\nnetwork={instruction.network}"
         inputs = StepInputs(
-            state.image_id, created_by + "\n" + _config_json(config), None, tuple(args)
+            state.image_id,
+            key + "\n" + _config_json(config),
+            combine(mounts.files) if mounts.files else None,
+            tuple(args),
         )
         if self._cached(state, inputs):
             return
         network = instruction.network if instruction.network != "default" else self.options.network
         env = tuple(state.container.env) + tuple(f"{k}={v}" for k, v in args)
-        request = ev.RunRequest(
-            parent_id=state.image_id,
-            argv=argv,
-            env=env,
-            working_dir=state.container.working_dir,
-            user=state.container.user,
-            network=network,
-            host_ca=self.options.host_ca,
-        )
         history = HistoryEntry(created=_now(), created_by=created_by, author=config.author)
         if not state.image_id:
             raise InvalidArgument(
@@ -456,7 +473,18 @@ class Builder:
         def commit(ws: ev.Workspace) -> ev.BaseImage:
             return self.backend.commit(state.image_id, config, history, ws)
 
-        result, image = self.backend.run(request, self.emit, commit)
+        with self.mounts.mounted(mounts, instruction.start) as (step_mounts, secret_env):
+            request = ev.RunRequest(
+                parent_id=state.image_id,
+                argv=argv,
+                env=env + secret_env,
+                working_dir=state.container.working_dir,
+                user=state.container.user,
+                network=network,
+                host_ca=self.options.host_ca,
+                mounts=step_mounts,
+            )
+            result, image = self.backend.run(request, self.emit, commit)
         if result.exit_code != 0 or image is None:
             raise BuildFailed(
                 f"The command '{' '.join(argv)}' returned a non-zero code: {result.exit_code}",

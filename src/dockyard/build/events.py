@@ -91,6 +91,18 @@ class BaseImage:
 
 
 @dataclass(frozen=True)
+class StepMount:
+    """A ``RUN --mount`` as the container gets it, host side already prepared:
+    ``kind`` "bind" (``source`` a host path) or "tmpfs" (``size`` bytes or None)."""
+
+    kind: str
+    target: str
+    source: str = ""
+    readonly: bool = False
+    size: int | None = None
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """One RUN step's container."""
 
@@ -101,6 +113,7 @@ class RunRequest:
     user: str
     network: str
     host_ca: bool = False
+    mounts: tuple[StepMount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,21 @@ class Backend(Protocol):
 
     def read_only_root(self, image_id: str) -> AbstractContextManager[Path]:
         """``COPY --from``: the image's files, mounted for the block."""
+        ...
+
+    def scratch_over(self, lower: Path) -> AbstractContextManager[Path]:
+        """A writable view of the directory ``lower`` whose writes are dropped after
+        the block (``RUN --mount=type=bind,rw``)."""
+        ...
+
+    def state_dir(self, name: str) -> Path:
+        """A directory of the engine's for the builder's own state (``name``:
+        ``build-cache-mounts``), kept between builds."""
+        ...
+
+    def private_tmp(self) -> Path:
+        """A root-only directory for short-lived files that must not reach the disk
+        if avoidable (build secrets): under the runroot."""
         ...
 
     def commit(

@@ -143,6 +143,23 @@ class EngineBackend:
         with self.workspace(image_id) as ws:
             yield ws.root
 
+    @contextmanager
+    def scratch_over(self, lower: Path) -> Iterator[Path]:
+        key = f"build-{secrets.token_hex(12)}"
+        snapshots = self.snapshots
+        snapshots.prepare(key, [lower], init=False)
+        try:
+            with snapshots.mount_on_host(key) as merged:
+                yield merged
+        finally:
+            snapshots.remove(key)
+
+    def state_dir(self, name: str) -> Path:
+        return self.engine.config.root / name
+
+    def private_tmp(self) -> Path:
+        return self.engine.config.runroot / "build"
+
     # -- RUN ----------------------------------------------------------------------------------
     def run(
         self,
@@ -151,8 +168,15 @@ class EngineBackend:
         commit: Callable[[ev.Workspace], ev.BaseImage],
     ) -> tuple[ev.RunResult, ev.BaseImage | None]:
         from dockyard.engine.container_config import ContainerCreate
+        from dockyard.specs.volumes import MountRequest
 
         svc = self.engine.containers
+        mounts = tuple(
+            MountRequest("bind", m.source, m.target, readonly=m.readonly)
+            if m.kind == "bind"
+            else MountRequest("tmpfs", "", m.target, tmpfs_size=m.size)
+            for m in request.mounts
+        )
         req = ContainerCreate(
             image=request.parent_id,
             cmd=request.argv,
@@ -163,6 +187,7 @@ class EngineBackend:
             network=request.network,
             labels=(("dockyard.build.step", "1"),),
             host_ca=request.host_ca,
+            mounts=mounts,
         )
         container = svc.create(req)
         cid = container.id
@@ -177,8 +202,12 @@ class EngineBackend:
             code = svc.client(cid).wait()
             if code == 0:
                 upper = svc.snapshots.upper_dir(cid)
+                lowers = svc.snapshots.lower_dirs(cid)
+                targets = [m.target for m in request.mounts]
                 if request.host_ca:
-                    _drop_mountpoint(upper, svc.snapshots.lower_dirs(cid), HOST_CA_TARGET)
+                    targets.append(HOST_CA_TARGET)
+                for target in targets:  # mount points are not the step's (as BuildKit)
+                    _drop_mountpoint(upper, lowers, target)
                 image = commit(_Workspace(upper, upper))
         finally:
             try:
@@ -192,17 +221,23 @@ HOST_CA_TARGET = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def _drop_mountpoint(upper: Path, lowers: list[Path], target: str) -> None:
-    """Remove the empty file (and the directories) the runtime made in ``upper`` to
-    bind-mount ``target`` on, where the image had none: they are not the step's."""
+    """Remove the empty file or directory (and the directories above) the runtime
+    made in ``upper`` to mount ``target`` on, where the image had none: they are
+    not the step's."""
     rel = target.lstrip("/")
     if any(os.path.lexists(lower / rel) for lower in lowers):
         return
     path = upper / rel
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size:
+        if path.is_symlink():
             return
-        path.unlink()
-    except FileNotFoundError:
+        if path.is_dir():
+            path.rmdir()  # OSError if the step put something there (outside the mount)
+        elif path.is_file() and not path.stat().st_size:
+            path.unlink()
+        else:
+            return
+    except OSError:
         return
     parent = Path(rel).parent
     while str(parent) not in (".", ""):

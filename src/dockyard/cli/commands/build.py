@@ -116,6 +116,11 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         dest="host_ca",
         help="Give RUN steps the host's CA bundle (read-only, never in a layer)",
     )
+    p.add_argument(
+        "--secret",
+        action="append",
+        help='Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+    )
     p.add_argument("--rm", default="true", help="Remove intermediate containers (always)")
     p.add_argument(
         "--force-rm",
@@ -142,6 +147,7 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         )
     from dockyard.build.context import open_context
     from dockyard.build.dispatch import BuildFailed, BuildOptions
+    from dockyard.build.run_mounts import parse_secret
     from dockyard.engine.builds import BuildService
     from dockyard.oci.reference import parse_reference
 
@@ -163,6 +169,7 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         network="default" if ns.network == "bridge" else ns.network,
         explain=ns.explain,
         host_ca=ns.host_ca,
+        secrets=tuple(parse_secret(v) for v in ns.secret or ()),
     )
     renderer = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
     stdin = sys.stdin.buffer if ns.path == "-" or ns.file == "-" else None
