@@ -474,3 +474,121 @@ def test_run_mount_errors(dy: CLI, site: Site, tmp_path: Path, line: str, messag
     assert r.code == 1, r.out
     assert message in r.err
     nothing_left(dy, site)
+
+
+class _Files:
+    """What the test's HTTP server on 127.0.0.1 serves: path -> (body, headers)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[bytes, dict[str, str]]] = {}
+
+
+@pytest.fixture
+def http_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, _Files]]:
+    import http.server
+    import threading
+
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    files = _Files()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = files.routes.get(self.path)
+            if found is None:
+                self.send_error(404, "Not Found")
+                return
+            body, headers = found
+            self.send_response(200)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_add_url(dy: CLI, site: Site, tmp_path: Path, http_files: tuple[str, _Files]) -> None:
+    import gzip
+    import hashlib
+
+    base, files = http_files
+    hello = b"hello remote\n"
+    modified = {"Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"}
+    files.routes["/files/hello.txt"] = (hello, modified)
+    files.routes["/dir/"] = (b"cd\n", {"Content-Disposition": 'attachment; filename="cd.bin"'})
+    files.routes["/noname/"] = (b"x", {})
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("inside")
+        tar.addfile(info, io.BytesIO(b""))
+    files.routes["/a.tar.gz"] = (gzip.compress(archive.getvalue()), {})
+    good = "sha256:" + hashlib.sha256(hello).hexdigest()
+    dockerfile = f"""\
+FROM busybox
+ADD {base}/files/hello.txt /downloads/
+ADD --checksum={good} {base}/files/hello.txt /renamed.txt
+ADD {base}/dir/ /cd/
+ADD {base}/a.tar.gz /arch/
+RUN stat -c '%a %u %Y %n' /downloads/hello.txt /renamed.txt /cd/cd.bin /arch/a.tar.gz \\
+    && cat /renamed.txt
+"""
+    ctx = write(tmp_path, {"Dockerfile": dockerfile})
+    r = dy("build", str(ctx))
+    assert r.code == 0, r.out + r.err
+    assert (
+        "600 0 1445412480 /downloads/hello.txt\n600 0 1445412480 /renamed.txt\n"
+        in r.out  # Docker's mode and the Last-Modified time
+    )
+    assert re.search(
+        r"^600 0 \d+ /cd/cd\.bin\n600 0 \d+ /arch/a\.tar\.gz\nhello remote\n", r.out, re.M
+    )
+    history = dy.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", r.out.split()[-1])
+    assert re.search(r"#\(nop\) ADD file:[0-9a-f]{64} in /renamed.txt ", history)
+    again = dy.ok("build", str(ctx))
+    assert again.count(" ---> Using cache") == 5
+    files.routes["/files/hello.txt"] = (b"changed\n", modified)  # same URL, new content
+    r = dy("build", "--explain", str(ctx))
+    assert r.code == 1
+    blocks = r.out.split("Step ")
+    assert "cache miss: source files changed: " + base + "/files/hello.txt" in blocks[2]
+    actual = "sha256:" + hashlib.sha256(b"changed\n").hexdigest()
+    assert f"Dockerfile:3: digest mismatch {actual}: {good}" in r.err
+    assert f"--checksum expects {good}" in r.err
+    nothing_left(dy, site)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("ADD {base}/missing /x", "Dockerfile:2: failed to GET {base}/missing with status 404"),
+        ("ADD {base}/noname/ /d/", "Dockerfile:2: ADD failed: cannot determine filename"),
+        ("ADD --checksum=md5:00 {base}/f /x", "Dockerfile:2: invalid checksum 'md5:00'"),
+        ("ADD --checksum=sha256:00 ctx.txt /x", "checksum can't be specified for non-HTTP(S)"),
+        ("COPY {base}/f /x", "Dockerfile:2: COPY failed: source can't be a URL for COPY"),
+        ("ADD git@github.com:moby/moby.git /src", "git sources are not supported"),
+        ("ADD {base}/repo.git /src", "hint: clone in a RUN step"),
+    ],
+)
+def test_add_url_errors(
+    dy: CLI, site: Site, tmp_path: Path, http_files: tuple[str, _Files], line: str, message: str
+) -> None:
+    base, files = http_files
+    files.routes["/noname/"] = (b"x", {})
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\n{line.format(base=base)}\n"})
+    r = dy("build", str(ctx))
+    assert r.code == 1, r.out
+    assert message.format(base=base) in r.err
+    nothing_left(dy, site)

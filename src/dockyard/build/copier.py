@@ -35,6 +35,7 @@ class CopyItem:
     is_dir: bool = False
     entries: tuple[tuple[str, str], ...] = ()
     data: bytes | None = None
+    no_extract: bool = False  # ADD <url>: never unpacked
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def perform(plan: CopyPlan, root: Path) -> None:
             target.write_bytes(item.data)
             os.chmod(target, 0o644 if plan.chmod is None else plan.chmod)
             os.chown(target, plan.owner.uid, plan.owner.gid)
-        elif plan.extract_archives and is_archive(item.host_path):
+        elif plan.extract_archives and not item.no_extract and is_archive(item.host_path):
             _make_dirs(root, plan.dest, plan.owner)
             extract_archive(
                 item.host_path, root, plan.dest, plan.owner if plan.owner != Owner() else None

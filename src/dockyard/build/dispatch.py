@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from dockyard.build.context import BuildContext
 from dockyard.build.hashing import HashMemo, combine
 from dockyard.build.history import nop, nop_string, run_command
 from dockyard.build.metadata import apply_metadata, shell_command, with_default_path
+from dockyard.build.remote import is_url
 from dockyard.build.run_mounts import (
     MountInputs,
     MountPreparer,
@@ -392,10 +393,20 @@ class Builder:
     def _transfer(self, state: _State, instruction: ins.Copy | ins.Add) -> None:
         from dockyard.build.copier import perform, resolve_chown
 
-        with self._source_root(instruction) as source_root:
-            prepared = prepare_transfer(
-                instruction, self.context, source_root, state.container.working_dir, self.memo
-            )
+        remote = isinstance(instruction, ins.Add) and any(map(is_url, instruction.sources))
+        with (
+            self._source_root(instruction) as source_root,
+            self._downloads() if remote else nullcontext(None) as downloads,
+        ):
+            try:
+                workdir = state.container.working_dir
+                prepared = prepare_transfer(
+                    instruction, self.context, source_root, workdir, self.memo, downloads
+                )
+            except DockyardError as e:
+                if isinstance(e, DockerfileError):
+                    raise
+                raise DockerfileError(e.message, line=instruction.start, hint=e.hint) from None
             created_by = nop_string(
                 state.container.shell,
                 f"{instruction.KEYWORD} {prepared.hash_text} in {instruction.dest} ",
@@ -426,6 +437,20 @@ class Builder:
         image_id = self._image_for(instruction.from_)
         with self.backend.read_only_root(image_id) as path:
             yield (image_id, path)
+
+    @contextmanager
+    def _downloads(self) -> Iterator[Path]:
+        """A private directory for ``ADD <url>`` downloads, removed after the step."""
+        import shutil
+        import tempfile
+
+        base = self.backend.state_dir("tmp")
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="add-", dir=base))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _image_for(self, ref: str) -> str:
         """``--from=``/``from=``: a stage built before (name or index), else an image."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,16 @@ from dockyard.build.paths import (
     has_wildcards,
     scoped_path,
 )
+from dockyard.build.remote import (
+    UNNAMED,
+    check_checksum_flag,
+    download,
+    git_unsupported,
+    is_git,
+    is_url,
+)
 from dockyard.dockerfile import instructions as ins
-from dockyard.errors import InvalidArgument, NotFound, Unsupported
+from dockyard.errors import InvalidArgument, NotFound
 
 
 @dataclass
@@ -43,17 +52,33 @@ def prepare_transfer(
     source_root: tuple[str, Path] | None,
     workdir: str,
     memo: HashMemo | None = None,
+    download_dir: Path | None = None,
 ) -> PreparedTransfer:
+    """``download_dir``: where ``ADD <url>`` puts its downloads (kept by the caller
+    until the copy is done)."""
     what = instruction.KEYWORD
     dest, dest_is_dir = destination(instruction.dest, workdir)
     items: list[CopyItem] = []
     hashes: list[tuple[str, str]] = []
+    if isinstance(instruction, ins.Add):
+        check_checksum_flag(instruction.checksum, instruction.sources)
     for src in instruction.sources:
-        if what == "ADD" and src.startswith(("http://", "https://", "git@")):
-            raise Unsupported(
-                f"ADD {src}: remote sources are not supported yet",
-                hint="download the file in a RUN step (curl/wget), or put it in the context",
-            )
+        if is_git(src) and what == "ADD":
+            raise git_unsupported(src)
+        if is_url(src):
+            if what == "COPY" or download_dir is None:
+                raise InvalidArgument(
+                    "COPY failed: source can't be a URL for COPY",
+                    hint="use ADD to download a file",
+                )
+            checksum = instruction.checksum if isinstance(instruction, ins.Add) else ""
+            got = download(src, Path(tempfile.mkdtemp(dir=download_dir)), checksum)
+            if not got.name and instruction.dest.endswith("/"):
+                raise InvalidArgument(f"ADD failed: cannot determine filename for source {src}")
+            name = got.name or UNNAMED
+            items.append(CopyItem(name, str(got.path), no_extract=True))
+            hashes.append((src, entry_digest(name, str(got.path))))
+            continue
         if source_root is None:
             found = _from_context(context, src, what, memo)
         else:
