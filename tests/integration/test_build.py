@@ -592,3 +592,47 @@ def test_add_url_errors(
     assert r.code == 1, r.out
     assert message.format(base=base) in r.err
     nothing_left(dy, site)
+
+
+def test_progress_plain(dy: CLI, site: Site, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path,
+        {"Dockerfile": "FROM busybox\nENV A=1\nCOPY a.txt /a\nRUN cat /a\n", "a.txt": "hello\n"},
+    )
+    r = dy("build", "--progress=plain", "-t", "dyb-plain:1", str(ctx))
+    assert r.code == 0, r.err
+    assert r.out == ""  # BuildKit's progress goes to stderr
+    blocks = r.err.split("\n\n")
+    assert blocks[0].splitlines() == [
+        "#1 [internal] load build definition from Dockerfile",
+        "#1 transferring dockerfile: 46B done",
+        "#1 DONE 0.0s",
+    ]
+    assert (
+        blocks[1].splitlines()[0]
+        == "#2 [internal] load metadata for docker.io/library/busybox:latest"
+    )
+    assert blocks[3].splitlines() == ["#4 [1/3] FROM docker.io/library/busybox:latest", "#4 CACHED"]
+    assert blocks[4].startswith("#5 [internal] load build context\n#5 transferring context: ")
+    assert re.fullmatch(r"#6 \[2/3\] COPY a.txt /a\n#6 DONE \d+\.\ds", blocks[5])
+    assert re.fullmatch(r"#7 \[3/3\] RUN cat /a\n#7 \d+\.\d{3} hello\n#7 DONE \d+\.\ds", blocks[6])
+    image_id = json.loads(dy.ok("image", "inspect", "dyb-plain:1"))[0]["Id"]
+    assert re.fullmatch(
+        rf"#8 exporting to image\n#8 exporting layers done\n#8 writing image {image_id} done\n"
+        r"#8 naming to docker.io/library/dyb-plain:1 done\n#8 DONE \d+\.\ds\n",
+        blocks[7],
+    )
+    again = dy("build", "--progress=plain", str(ctx))
+    assert "#6 [2/3] COPY a.txt /a\n#6 CACHED\n" in again.err
+    assert "#7 [3/3] RUN cat /a\n#7 CACHED\n" in again.err
+    assert "Step 1/4" in dy.ok("build", str(ctx))  # no --progress: the classic output
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo before; exit 3\n"})
+    r = dy("build", "--progress=plain", str(ctx))
+    assert r.code == 1  # BuildKit's, not the command's
+    assert r.err.endswith(
+        "Dockerfile:2\n--------------------\n   1 |     FROM busybox\n"
+        "   2 | >>> RUN echo before; exit 3\n--------------------\n"
+        'ERROR: failed to solve: process "/bin/sh -c echo before; exit 3" did not complete '
+        "successfully: exit code: 3\n"
+    )
+    nothing_left(dy, site)

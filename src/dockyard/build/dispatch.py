@@ -64,9 +64,11 @@ PREDEFINED_ARGS = frozenset(
 class BuildFailed(DockyardError):
     """A RUN step exited non-zero: ``code`` is its exit code (the CLI's too)."""
 
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, message: str, code: int, command: str = "", line: int = 0) -> None:
         super().__init__(message)
         self.code = code
+        self.command = command  # the step's command line, for BuildKit's wording
+        self.line = line  # the RUN's line in the Dockerfile
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Builder:
         self.cached = 0
         self.missed = False  # a step missed: later ones have a new parent
         self.dockerfile: Dockerfile | None = None
+        self.stage_pos = -1  # the stage being built, in build order
         self.mounts = MountPreparer(backend, context, {s.id: s for s in options.secrets})
 
     # -- entry ------------------------------------------------------------------------
@@ -156,6 +159,7 @@ class Builder:
             )
             stages[-1] = replace(stages[-1], instructions=(*stages[-1].instructions, label))
         self.total = sum(1 + len(s.instructions) for s in stages)
+        self.emit(self._planned(dockerfile, stages, meta))
         state: _State | None = None
         for stage in stages:
             try:
@@ -178,6 +182,26 @@ class Builder:
         if self.options.tags:
             self.backend.tag(state.image_id, self.options.tags)
         return BuildResult(state.image_id, self.options.tags, self.total, self.cached)
+
+    def _planned(
+        self, dockerfile: Dockerfile, stages: list[Stage], meta: Mapping[str, str]
+    ) -> ev.Planned:
+        many = len(dockerfile.stages) > 1
+        plan = []
+        for stage in stages:
+            label = (stage.name or f"stage-{stage.index}") if many else ""
+            count = sum(1 for i in stage.instructions if i.KEYWORD in ev.VERTEX_KEYWORDS)
+            plan.append((label, 1 + count))
+        bases = (self._base_of(dockerfile, s, meta) for s in stages)
+        return ev.Planned(tuple(plan), tuple(dict.fromkeys(b for b in bases if b)))
+
+    def _base_of(self, dockerfile: Dockerfile, stage: Stage, meta: Mapping[str, str]) -> str:
+        """The image ``stage`` starts from; "" for scratch or an earlier stage."""
+        name = self._expand_silently(stage.base, meta)
+        ref = dockerfile.stage(name)
+        if name.lower() == "scratch" or (ref is not None and ref.index < stage.index):
+            return ""
+        return name
 
     def _meta_args(self, dockerfile: Dockerfile) -> dict[str, str]:
         meta: dict[str, str] = {}
@@ -242,7 +266,8 @@ class Builder:
     # -- stages ------------------------------------------------------------------------
     def _stage(self, dockerfile: Dockerfile, stage: Stage, meta: Mapping[str, str]) -> _State:
         assert stage.from_ is not None
-        self._start_step(stage.from_)
+        self.stage_pos += 1
+        self._start_step(stage.from_, self._base_of(dockerfile, stage, meta))
         state = self._from(dockerfile, stage, meta)
         triggers = state.container.on_build
         if triggers:
@@ -257,11 +282,11 @@ class Builder:
             self.emit(ev.StepDone(state.image_id))
         return state
 
-    def _start_step(self, instruction: ins.Instruction) -> None:
+    def _start_step(self, instruction: ins.Instruction, base: str = "") -> None:
         self.step += 1
-        self.emit(
-            ev.StepStarted(self.step, self.total, instruction.original or instruction.render())
-        )
+        text = instruction.original or instruction.render()
+        keyword = instruction.KEYWORD
+        self.emit(ev.StepStarted(self.step, self.total, text, self.stage_pos, keyword, base))
 
     def _from(self, dockerfile: Dockerfile, stage: Stage, meta: Mapping[str, str]) -> _State:
         assert stage.from_ is not None
@@ -514,6 +539,8 @@ class Builder:
             raise BuildFailed(
                 f"The command '{' '.join(argv)}' returned a non-zero code: {result.exit_code}",
                 result.exit_code,
+                " ".join(argv),
+                instruction.start,
             )
         self._made(state, inputs, image)
 

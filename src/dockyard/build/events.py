@@ -17,10 +17,24 @@ from dockyard.oci.image import HistoryEntry, ImageConfig
 
 
 @dataclass(frozen=True)
+class Planned:
+    """The build's shape, before its first step, for BuildKit-style progress:
+    ``stages`` (label, steps that make a vertex) in build order (label "" when the
+    Dockerfile has one stage, else its name or ``stage-N``) and ``bases``, the
+    images the stages start from."""
+
+    stages: tuple[tuple[str, int], ...]
+    bases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StepStarted:
     number: int
     total: int
     text: str
+    stage: int = 0  # position in Planned.stages
+    keyword: str = ""  # FROM, RUN, ...; "" for an ONBUILD trigger
+    base: str = ""  # FROM: the image (not a stage, not scratch), else ""
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,13 @@ class Warning:
     text: str
 
 
+# the steps BuildKit shows (and counts in ``[2/5]``); the others change only config
+VERTEX_KEYWORDS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})
+
+
 BuildEvent = (
-    StepStarted
+    Planned
+    | StepStarted
     | TriggersStarted
     | CacheHit
     | ContainerStarted

@@ -11,8 +11,12 @@ from dockyard.errors import DockyardError, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from dockyard.build.context import BuildContext
     from dockyard.build.events import BuildEvent
     from dockyard.build.explain import Preflight
+    from dockyard.cli.commands.build_progress import PlainProgress
 
 USAGE = "[OPTIONS] PATH | URL | -"
 
@@ -128,7 +132,12 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         dest="force_rm",
         help="Always remove intermediate containers",
     )
-    p.add_argument("--progress", default="auto", help="Output type (auto, plain)")
+    p.add_argument(
+        "--progress",
+        default=None,
+        help="Output: plain (BuildKit's steps), auto or tty (plain here); "
+        "without it, the classic builder's",
+    )
     p.add_argument(
         "--explain", action="store_true", help="Say why each step hit or missed the cache"
     )
@@ -171,14 +180,19 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         host_ca=ns.host_ca,
         secrets=tuple(parse_secret(v) for v in ns.secret or ()),
     )
-    renderer = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
+    plain = _plain_progress(ns.progress) and not ns.quiet
+    renderer: Callable[[BuildEvent], None]
+    renderer = classic = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
     stdin = sys.stdin.buffer if ns.path == "-" or ns.file == "-" else None
     with open_context(ns.path, dockerfile=ns.file, stdin=stdin, tmp_dir=None) as context:
+        progress: PlainProgress | None = None
         if ns.explain:
             from dockyard.build.explain import preflight
 
             ctx.out.write(_render_preflight(preflight(context)))
-        elif not ns.quiet:
+        if plain:
+            progress = renderer = _start_plain(ctx.err, context)
+        elif not ns.quiet and not ns.explain:
             from dockyard.build.explain import tar_size
             from dockyard.cli.units import human_size
 
@@ -189,11 +203,21 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
             result = BuildService(ctx.engine).build(context, options, renderer)
         except BuildFailed as e:
             ctx.out.flush()
+            if progress is not None:
+                error = f'process "{e.command}" did not complete successfully: exit code: {e.code}'
+                text, name = context.dockerfile_text, context.dockerfile_name
+                ctx.err.write(progress.fail(error, dockerfile_text=text, line=e.line, name=name))
+                return 1  # BuildKit's exit code, not the command's
             ctx.err.write(e.message + "\n")
             return e.code
         except DockyardError as e:
             from dockyard.dockerfile.errors import DockerfileError
 
+            if progress is not None:
+                ctx.err.write(progress.fail(e.message))
+                if e.hint:
+                    ctx.err.write(f"hint: {e.hint}\n")
+                return 1
             if isinstance(e, DockerfileError):
                 raise
             ctx.out.flush()
@@ -210,13 +234,53 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
     if ns.quiet:
         ctx.print(result.image_id)
         return 0
+    if progress is not None:
+        progress.finish(result.image_id, tuple(_full(t) for t in ns.tag or []))
+        return 0
     if ns.explain:
-        hits = sum(1 for _, hit, _ in renderer.explained if hit)
-        ctx.print(f"[explain] {hits} of {len(renderer.explained)} steps from cache")
+        hits = sum(1 for _, hit, _ in classic.explained if hit)
+        ctx.print(f"[explain] {hits} of {len(classic.explained)} steps from cache")
     ctx.print(f"Successfully built {_short(result.image_id)}")
     for tag in ns.tag or []:
         ctx.print(f"Successfully tagged {_familiar(tag)}")
     return 0
+
+
+def _plain_progress(value: str | None) -> bool:
+    """``--progress``: None (not given) keeps the classic output; plain, auto and tty
+    print BuildKit's plain steps (there is no interactive display)."""
+    if value is None:
+        return False
+    if value in ("plain", "auto", "tty"):
+        return True
+    if value == "quiet":
+        return False
+    raise InvalidArgument(
+        f"invalid progress mode {value!r}",
+        hint="--progress is plain, auto, tty or quiet (rawjson is not supported)",
+    )
+
+
+def _start_plain(err: TextIO, context: BuildContext) -> PlainProgress:
+    from pathlib import Path
+
+    from dockyard.build.explain import tar_size
+    from dockyard.cli.commands.build_progress import PlainProgress
+
+    ignore = Path(context.ignore_file) if context.ignore_file else None
+    return PlainProgress(
+        err,
+        dockerfile_name=context.dockerfile_name,
+        dockerfile_size=len(context.dockerfile_text.encode("utf-8", "surrogateescape")),
+        ignore_size=ignore.stat().st_size if ignore is not None and ignore.exists() else 2,
+        context_size=tar_size(context),
+    )
+
+
+def _full(tag: str) -> str:
+    from dockyard.oci.reference import parse_reference
+
+    return str(parse_reference(tag))
 
 
 def _render_preflight(report: Preflight) -> str:
