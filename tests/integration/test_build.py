@@ -636,3 +636,37 @@ def test_progress_plain(dy: CLI, site: Site, tmp_path: Path) -> None:
         "successfully: exit code: 3\n"
     )
     nothing_left(dy, site)
+
+
+def test_platform_args_from_platform_and_copy_link(dy: CLI, site: Site, tmp_path: Path) -> None:
+    from dockyard.build.platform import host_platform
+
+    os_name, arch, _ = host_platform()
+    dockerfile = f"""\
+ARG TARGETARCH
+FROM --platform=$BUILDPLATFORM busybox:${{TARGETARCH:+latest}} AS b
+ARG TARGETPLATFORM
+ARG BUILDARCH
+ARG TARGETOS
+RUN echo "t=$TARGETPLATFORM b=$BUILDARCH os=$TARGETOS" > /p && cat /p
+FROM --platform={os_name}/{arch} busybox
+COPY --link --from=b /p /p
+COPY --link a.txt /a
+RUN echo "undeclared=$TARGETARCH"; cat /p /a
+"""
+    ctx = write(tmp_path, {"Dockerfile": dockerfile, "a.txt": "a\n"})
+    r = dy("build", "--platform", f"{os_name}/{arch}", str(ctx))
+    assert r.code == 0, r.out + r.err
+    assert f"\nt={os_name}/{arch} b={arch} os={os_name}\n" in r.out
+    assert f"\nundeclared=\nt={os_name}/{arch} b={arch} os={os_name}\na\n" in r.out
+    other = "linux/s390x" if arch != "s390x" else "linux/arm64"
+    write(ctx, {"Dockerfile": f"FROM busybox\nRUN true\nFROM --platform={other} busybox\n"})
+    r = dy("build", str(ctx))
+    assert r.code == 1
+    assert (
+        f"Dockerfile:3: platform '{other}' is not this machine's ({os_name}/{arch}): "
+        "dockyard builds for the host's platform only"
+    ) in r.err
+    r = dy("build", "--platform", other, str(ctx))
+    assert r.code != 0 and f"platform '{other}' is not this machine's" in r.err
+    nothing_left(dy, site)

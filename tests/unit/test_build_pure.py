@@ -210,3 +210,26 @@ def test_context_walk_ignore_and_preflight(tmp_path: Path) -> None:
         open_context(str(tmp_path), dockerfile=str(tmp_path / "nope"))
     with pytest.raises(NotFound, match="not found"):
         open_context(str(tmp_path / "missing"))
+
+
+def test_platforms(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.build import platform as plat
+
+    plat.host_platform.cache_clear()
+    monkeypatch.setattr(plat._platform, "machine", lambda: "aarch64")
+    try:
+        assert plat.host_platform() == ("linux", "arm64", "")
+        args = plat.platform_args()
+        assert args["TARGETPLATFORM"] == args["BUILDPLATFORM"] == "linux/arm64"
+        assert (args["TARGETOS"], args["TARGETARCH"], args["TARGETVARIANT"]) == (
+            "linux",
+            "arm64",
+            "",
+        )
+        for ok in ("", "linux/arm64", "linux/arm64/v8", "arm64", "linux/aarch64"):
+            plat.check_platform(ok)
+        for bad in ("linux/amd64", "windows/arm64", "linux/arm/v7", "linux/arm64,linux/amd64"):
+            with pytest.raises(InvalidArgument, match=r"is not this machine's \(linux/arm64\)"):
+                plat.check_platform(bad)
+    finally:
+        plat.host_platform.cache_clear()

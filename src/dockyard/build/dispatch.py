@@ -29,6 +29,7 @@ from dockyard.build.context import BuildContext
 from dockyard.build.hashing import HashMemo, combine
 from dockyard.build.history import nop, nop_string, run_command
 from dockyard.build.metadata import apply_metadata, shell_command, with_default_path
+from dockyard.build.platform import check_platform, platform_args
 from dockyard.build.remote import is_url
 from dockyard.build.run_mounts import (
     MountInputs,
@@ -204,7 +205,7 @@ class Builder:
         return name
 
     def _meta_args(self, dockerfile: Dockerfile) -> dict[str, str]:
-        meta: dict[str, str] = {}
+        meta: dict[str, str] = platform_args()  # BuildKit's, in the global scope
         for arg in dockerfile.global_args:
             expanded = arg.expand(meta)
             for decl in expanded.args:
@@ -290,7 +291,12 @@ class Builder:
 
     def _from(self, dockerfile: Dockerfile, stage: Stage, meta: Mapping[str, str]) -> _State:
         assert stage.from_ is not None
-        name = stage.from_.expand(meta).image
+        expanded = stage.from_.expand(meta)
+        name = expanded.image
+        try:
+            check_platform(expanded.platform)
+        except InvalidArgument as e:
+            raise DockerfileError(e.message, line=stage.from_.start, hint=e.hint) from None
         if name.lower() == "scratch":
             config = ImageConfig(config=with_default_path(ContainerConfig()))
             return _State("", config)

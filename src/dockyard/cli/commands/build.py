@@ -125,6 +125,7 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         action="append",
         help='Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
     )
+    p.add_argument("--platform", default="", help="Set the target platform (this machine's only)")
     p.add_argument("--rm", default="true", help="Remove intermediate containers (always)")
     p.add_argument(
         "--force-rm",
@@ -156,10 +157,12 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         )
     from dockyard.build.context import open_context
     from dockyard.build.dispatch import BuildFailed, BuildOptions
+    from dockyard.build.platform import check_platform
     from dockyard.build.run_mounts import parse_secret
     from dockyard.engine.builds import BuildService
     from dockyard.oci.reference import parse_reference
 
+    check_platform(ns.platform)
     tags: list[str] = []
     for tag in ns.tag or []:
         try:
