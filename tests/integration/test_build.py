@@ -670,3 +670,31 @@ RUN echo "undeclared=$TARGETARCH"; cat /p /a
     r = dy("build", "--platform", other, str(ctx))
     assert r.code != 0 and f"platform '{other}' is not this machine's" in r.err
     nothing_left(dy, site)
+
+
+def test_stdin_gzip_context_and_dockerfile(
+    dy: CLI, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    ctx = write(
+        tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN cat /f\n", "f": "gz\n"}
+    )
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        tar.add(ctx, arcname=".")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(data.getvalue()))))
+    r = dy("build", "-")
+    assert r.code == 0, r.err
+    assert "\ngz\n" in r.out
+    # -f -: the Dockerfile on stdin, the context a directory
+    dockerfile = b"FROM busybox\nCOPY f /g\nRUN cat /g; echo from-stdin\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(dockerfile)))
+    r = dy("build", "-f", "-", str(ctx))
+    assert r.code == 0, r.err
+    assert "\ngz\nfrom-stdin\n" in r.out
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    r = dy("build", "-f", "-", "-")
+    assert r.code == 1
+    assert "can't use stdin for both build context and dockerfile" in r.err
+    nothing_left(dy, site)
