@@ -1,9 +1,10 @@
 """The network tables (a contract with the DNS server) and the pure helpers around
-them: bridge/veth scripts, host port parsing, ps's PORTS column, resolv.conf."""
+them: bridge/veth netlink requests, host port parsing, ps's PORTS column, resolv.conf."""
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dockyard.cli.commands.top import ports_column
 from dockyard.errors import AlreadyExists, Conflict, NotFound
 from dockyard.network import bridge as br
 from dockyard.network import hostports
+from dockyard.network import netlink as nl
 from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore, Published, ps_columns
 
 
@@ -118,14 +120,30 @@ def test_ps_columns_before_any_network(tmp_path: Path) -> None:
     assert ps_columns(open_db(tmp_path / "x.db"), "c1") == ([], [])
 
 
-def test_bridge_and_veth_scripts(tmp_path: Path) -> None:
+def _decoded(msg: bytes) -> tuple[int, int, dict[int, bytes]]:
+    """A netlink request: (type, flags, its top-level attributes)."""
+    length, kind, flags, _seq, _pid = struct.unpack_from("=IHHII", msg)
+    assert length == len(msg)
+    head = {nl.RTM_NEWLINK: 16, nl.RTM_DELLINK: 16, nl.RTM_NEWADDR: 8, nl.RTM_NEWROUTE: 12}
+    return kind, flags, dict(nl.attrs(msg, 16 + head[kind]))
+
+
+def test_bridge_and_veth_requests(tmp_path: Path) -> None:
     b = br.BridgeSpec("dyabc123-0", IPv4Address("172.18.0.1"), IPv4Network("172.18.0.0/16"), 1400)
-    assert br.bridge_script(b) == [
-        "link add name dyabc123-0 address 02:42:ac:12:00:01 type bridge",
-        "link set dev dyabc123-0 mtu 1400",
-        "addr add 172.18.0.1/16 broadcast 172.18.255.255 dev dyabc123-0",
-        "link set dev dyabc123-0 up",
-    ]
+    made, mtu = br.bridge_requests(b)
+    kind, flags, a = _decoded(made)
+    assert kind == nl.RTM_NEWLINK and flags & nl.NLM_F_CREATE and flags & nl.NLM_F_EXCL
+    assert a[nl.IFLA_IFNAME] == b"dyabc123-0\0"
+    assert a[nl.IFLA_ADDRESS] == bytes.fromhex("0242ac120001")
+    assert dict(nl.attrs(a[nl.IFLA_LINKINFO]))[nl.IFLA_INFO_KIND] == b"bridge\0"
+    assert _decoded(mtu)[2][nl.IFLA_MTU] == struct.pack("=I", 1400)
+    addr, up = br.bridge_address_requests(b, 7)
+    kind, _, a = _decoded(addr)
+    assert kind == nl.RTM_NEWADDR and struct.unpack_from("=BBBBI", addr, 16) == (2, 16, 0, 0, 7)
+    assert a[nl.IFA_LOCAL] == IPv4Address("172.18.0.1").packed
+    assert a[nl.IFA_BROADCAST] == IPv4Address("172.18.255.255").packed
+    assert struct.unpack_from("=BxHiII", up, 16) == (0, 0, 7, nl.IFF_UP, nl.IFF_UP)
+
     v = br.VethSpec(
         host="vethdeadbeef",
         bridge="dyabc123-0",
@@ -138,17 +156,34 @@ def test_bridge_and_veth_scripts(tmp_path: Path) -> None:
         gateway=IPv4Address("172.18.0.1"),
         route_mtu=1400,
     )
-    assert br.veth_host_script(v, hairpin=True) == [
-        f"link add name vethdeadbeef mtu 65535 type veth peer name eth0 address "
-        f"02:42:ac:12:00:02 mtu 65535 netns {tmp_path / 'ns'}",
-        "link set dev vethdeadbeef master dyabc123-0 up",
-        "link set dev vethdeadbeef type bridge_slave hairpin on",
-    ]
-    assert br.veth_inner_script(v) == [
-        "addr add 172.18.0.2/16 broadcast 172.18.255.255 dev eth0",
-        "link set dev eth0 up",
-        "route replace default via 172.18.0.1 dev eth0 mtu 1400",
-    ]
+    req = br.veth_request(v, master=7, netns_fd=9)
+    kind, flags, a = _decoded(req)
+    assert kind == nl.RTM_NEWLINK and flags & nl.NLM_F_CREATE
+    assert struct.unpack_from("=BxHiII", req, 16)[3] == nl.IFF_UP  # the host end up
+    assert a[nl.IFLA_IFNAME] == b"vethdeadbeef\0"
+    assert a[nl.IFLA_MASTER] == struct.pack("=I", 7)
+    assert a[nl.IFLA_MTU] == struct.pack("=I", 65535)
+    info = dict(nl.attrs(a[nl.IFLA_LINKINFO]))
+    assert info[nl.IFLA_INFO_KIND] == b"veth\0"
+    peer = dict(nl.attrs(info[nl.IFLA_INFO_DATA]))[nl.VETH_INFO_PEER]
+    pa = dict(nl.attrs(peer, 16))
+    assert pa[nl.IFLA_IFNAME] == b"eth0\0"
+    assert pa[nl.IFLA_ADDRESS] == bytes.fromhex("0242ac120002")
+    assert pa[nl.IFLA_NET_NS_FD] == struct.pack("=I", 9)
+
+    addr, up, route = br.veth_inner_requests(v, 2)
+    assert _decoded(addr)[2][nl.IFA_LOCAL] == IPv4Address("172.18.0.2").packed
+    assert struct.unpack_from("=BxHiII", up, 16)[2:4] == (2, nl.IFF_UP)
+    kind, flags, a = _decoded(route)
+    assert kind == nl.RTM_NEWROUTE and flags & nl.NLM_F_REPLACE
+    assert a[nl.RTA_GATEWAY] == IPv4Address("172.18.0.1").packed
+    assert a[nl.RTA_OIF] == struct.pack("=I", 2)
+    assert dict(nl.attrs(a[nl.RTA_METRICS]))[nl.RTAX_MTU] == struct.pack("=I", 1400)
+    # no MTU on the route when the link's is not bigger; no route off the gateway network
+    same = br.VethSpec(v.host, v.bridge, v.netns, "eth1", v.mac, v.ip, 16, 1400, v.gateway, 1400)
+    assert nl.RTA_METRICS not in _decoded(br.veth_inner_requests(same, 3)[-1])[2]
+    inner = br.VethSpec(v.host, v.bridge, v.netns, "eth1", v.mac, v.ip, 16, 65535, None)
+    assert len(br.veth_inner_requests(inner, 3)) == 2
 
 
 def test_names() -> None:

@@ -163,38 +163,38 @@ class ContainerAttachments:
 
         warnings: list[str] = []
         with self.lock.held():
-            host_lines: list[str] = []
             made_bridges = []
             for a in atts:
                 if not br.link_exists(a.network.bridge):
                     self._check_claim(a.network)
-                    host_lines += br.bridge_script(self._bridge_spec(a.network))
+                    br.add_bridge(self._bridge_spec(a.network))
                     made_bridges.append(a.network)
+                    self._bridge_sysctls(a.network)
             path = self.netns_path(cid)
             fresh = not netns.is_netns(path)
-            if fresh:
-                stale = [br.veth_name(a.network.id, cid) for a in atts]
-                br.delete_links(stale)  # left by a namespace that is gone (a reboot)
-                netns.create(path)
-            inner: list[str] = []
-            gateway = self._gateway_attachment(atts)
-            hairpin = br.bridge_netfilter()
-            for a in atts:
-                host = br.veth_name(a.network.id, cid)
-                if not fresh and br.link_exists(host):
-                    continue
-                spec = self._veth_spec(a, cid, gw=a is gateway)
-                host_lines += br.veth_host_script(spec, hairpin=hairpin)
-                inner += br.veth_inner_script(spec)
+            inner = None
             try:
-                br.ip_batch(host_lines)
-                for n in made_bridges:
-                    self._bridge_sysctls(n)
-                br.ip_batch(inner, netns=path)
+                if fresh:
+                    stale = [br.veth_name(a.network.id, cid) for a in atts]
+                    br.delete_links(stale)  # left by a namespace that is gone (a reboot)
+                    inner = netns.create(path)
+                gateway = self._gateway_attachment(atts)
+                specs = [
+                    self._veth_spec(a, cid, gw=a is gateway)
+                    for a in atts
+                    if fresh or not br.link_exists(br.veth_name(a.network.id, cid))
+                ]
+                if specs:
+                    if inner is None:
+                        inner = netns.open_netlink(path)
+                    br.add_veths(specs, inner, hairpin=br.bridge_netfilter())
             except BaseException:
                 if fresh:
                     self._remove_sandbox(cid, atts)
                 raise
+            finally:
+                if inner is not None:
+                    inner.close()  # it holds the namespace too
             ports_changed = self.ports.publish(cid, atts, bindings, warnings)
             if made_bridges or ports_changed:
                 warnings += self.firewall.sync()
@@ -346,11 +346,20 @@ class ContainerAttachments:
             if rest and was_gateway and os.path.lexists(self.netns_path(cid)):
                 gw = self._gateway_attachment(rest)
                 if gw is not None:  # the default route moves to the next network
-                    route = br.veth_inner_script(self._veth_spec(gw, cid, gw=True))[-1]
-                    br.ip_batch([route], netns=self.netns_path(cid), force=True)
+                    self._move_default_route(self._veth_spec(gw, cid, gw=True))
             if not self.store.endpoints(network_id=net.id):
                 drop_bridge(net)
             self.firewall.sync()
+
+    def _move_default_route(self, spec: br.VethSpec) -> None:
+        from dockyard.errors import DockyardError
+        from dockyard.network import netns
+
+        try:
+            with netns.open_netlink(spec.netns) as inner:
+                br.set_default_route(spec, inner)
+        except (DockyardError, OSError):
+            pass  # as ``ip -force``: the container keeps its other routes
 
     # -- removal -------------------------------------------------------------------------
     def _remove_sandbox(self, cid: str, atts: Sequence[Attachment]) -> None:
@@ -364,41 +373,67 @@ class ContainerAttachments:
         the bridges nobody uses any more, and the table. Idempotent.
 
         Deleting links is slow in the kernel (a bridge ~45 ms, a veth ~18 ms, an nft
-        transaction ~15 ms), so unless ``DOCKYARD_NETWORK_LINGER=0`` the veths and the
-        table update go to a detached finisher that holds the network lock until done,
-        and an idle bridge lingers for that many seconds (default 5): back-to-back
-        ``run --rm`` reuse it, and a janitor process deletes it (and the table) after."""
+        transaction ~15 ms), so unless ``DOCKYARD_NETWORK_LINGER=0``: the veths go with
+        the namespace (the kernel deletes both ends in the background once its file is
+        unmounted; :meth:`collect` deletes any still there later), a table update goes
+        to a detached finisher that holds the network lock until done, and an idle
+        bridge lingers for that many seconds (default 5): back-to-back ``run --rm``
+        reuse it, and a janitor process deletes it (and the table) after."""
         from dockyard.network import netns
 
         atts = self.attachments(cid)
         path = self.netns_path(cid)
-        if not atts and not os.path.lexists(path) and not self.store.published(cid):
+        had_ports = bool(self.store.published(cid))
+        if not atts and not os.path.lexists(path) and not had_ports:
             return
         from dockyard.engine.network_janitor import linger_seconds
 
         linger = linger_seconds()
+        links = [br.veth_name(a.network.id, cid) for a in atts]
         with self.lock.held() as lock:
-            netns.remove(path)  # the kernel drops the veths with it; deleted below as well
+            br.release_links(links)  # off the bridge now; deleted with the namespace
+            netns.remove(path)
             with self.store.transaction():
                 self.store.remove_endpoints_of(cid)
                 self.store.remove_published(cid)
-            links = [br.veth_name(a.network.id, cid) for a in atts]
             idle = [a.network for a in atts if not self.store.endpoints(network_id=a.network.id)]
             if linger <= 0:
                 links += [n.bridge for n in idle if n.bridge and br.is_bridge(n.bridge)]
                 br.delete_links(links)
                 self.firewall.sync()
                 return
-            change = self.firewall.change()
-            from dockyard.engine.network_janitor import finish_later
+            if links:
+                with open(self._gone_veths, "a") as f:
+                    f.write("".join(f"{n}\n" for n in links))
+            # the table names bridges and published ports: with the bridges lingering,
+            # only a container that had ports changes it
+            change = self.firewall.change() if had_ports else None
+            if change is not None:
+                from dockyard.engine.network_janitor import finish_later
 
-            finish_later(lock, links, change[0] if change else "")
+                finish_later(lock, [], change[0])
         if any(n.bridge and br.is_bridge(n.bridge) for n in idle):
             self._schedule_janitor(linger)
+
+    @property
+    def _gone_veths(self) -> Path:
+        """The veths of removed containers (their namespace took them, normally)."""
+        return self.lock.state_dir / "veths.gone"
+
+    def _delete_gone_veths(self) -> None:
+        """Delete the veths of removed containers that are still there: something
+        else held their namespace (under the lock)."""
+        try:
+            names = self._gone_veths.read_text().split()
+        except FileNotFoundError:
+            return
+        br.delete_links(names)
+        self._gone_veths.unlink(missing_ok=True)
 
     def collect(self) -> None:
         """Delete the bridges no container uses any more; make the table match."""
         with self.lock.held():
+            self._delete_gone_veths()
             in_use = {e.network_id for e in self.store.endpoints()}
             for n in self.store.all():
                 if n.id not in in_use:

@@ -89,8 +89,6 @@ class PortPublisher:
     ) -> bool:
         """Bind ``bindings`` for ``cid`` in the table (under the lock); True when the
         rows changed."""
-        from dockyard.network import hostports
-
         previous = self.store.published(cid)
         if not bindings:
             if previous:
@@ -104,7 +102,7 @@ class PortPublisher:
                 "enters or leaves them)"
             )
             return False
-        found: dict[str, list[hostports.Listener]] = {}
+        found: dict[str, list[Any]] = {}  # hostports.Listener
         with self.store.transaction():
             self.store.remove_published(cid)
             # rows of containers that stopped without us seeing it

@@ -1,9 +1,11 @@
-"""Bridges and veth pairs through iproute2: ``ip -batch -``, one process per group
-of operations (pyroute2's import alone costs more than a whole ``run``).
+"""Bridges and veth pairs through rtnetlink (:mod:`dockyard.network.netlink`): a
+few hand-built requests on one socket per namespace, no process spawned (``ip
+-batch`` on the host and again through ``nsenter`` cost a start ~10 ms; pyroute2's
+import alone costs more than a whole ``run``).
 
-The ``*_script`` functions are pure (they return the batch lines, tests read
-them); :func:`ip_batch` runs a script, on the host or inside a namespace file
-(``nsenter --net=PATH``).
+The ``*_requests`` functions are pure (they return the netlink messages, tests
+decode them); :func:`add_bridge`, :func:`add_veths` and :func:`delete_links` send
+them.
 
 Names: a bridge is ``dy<6 hex of the engine root>-<n>`` unless the user named it;
 a container's host-side veth is ``veth<8 hex of network id + container id>``, so
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from dockyard._util.record import Record
 from dockyard._util.sha import sha256
-from dockyard.errors import ExternalToolFailed, Unsupported
+from dockyard.errors import Unsupported
+from dockyard.network import netlink as nl
 
 IFNAMSIZ = 15
 DEFAULT_MTU = 1500
@@ -28,6 +31,13 @@ DEFAULT_MTU = 1500
 # of loopback. Traffic that leaves goes through the default route, which carries the
 # uplink's MTU (``route ... mtu``): TCP's MSS and path MTU follow that.
 LOCAL_MTU = 65535
+# ... and bigger packets than that (BIG TCP, IPv4 since Linux 6.3): TCP between
+# containers hands the veth up to 512 KiB at a time instead of 64 KiB, so a packet
+# crosses veth, bridge and the host's netfilter hooks 8x less often (2-2.5x the
+# throughput measured here). Each segment still fits the MTU; a packet that leaves
+# by a link that cannot take it is segmented there by the kernel (gso_max_size is
+# checked on output since Linux 6.8). Older kernels refuse or ignore it: no error.
+VETH_GSO_MAX_SIZE = 524280  # GSO_MAX_SIZE: a veth's tso_max_size
 SYS_NET = Path("/sys/class/net")
 PROC_SYS = Path("/proc/sys")
 
@@ -88,14 +98,25 @@ class BridgeSpec(Record):
         return "02:42:" + ":".join(f"{b:02x}" for b in self.gateway.packed)
 
 
-def bridge_script(b: BridgeSpec) -> list[str]:
+def bridge_requests(b: BridgeSpec) -> list[bytes]:
+    """``ip link add name B address MAC type bridge; ip link set dev B mtu M`` (set
+    after the fact: only then does the bridge keep it without ports); the gateway
+    address comes with :func:`bridge_address_requests` once its index is known."""
+    info = nl.attr(nl.IFLA_LINKINFO, nl.attr_str(nl.IFLA_INFO_KIND, "bridge"))
+    body = nl.ifinfo() + nl.attr_str(nl.IFLA_IFNAME, b.name)
+    body += nl.attr(nl.IFLA_ADDRESS, nl.mac_bytes(b.mac)) + info
+    mtu = nl.ifinfo() + nl.attr_str(nl.IFLA_IFNAME, b.name) + nl.attr_u32(nl.IFLA_MTU, b.mtu)
     return [
-        f"link add name {b.name} address {b.mac} type bridge",
-        # set after the fact: only then does the bridge keep it without ports
-        f"link set dev {b.name} mtu {b.mtu}",
-        f"addr add {b.gateway}/{b.subnet.prefixlen} broadcast {b.subnet.broadcast_address} "
-        f"dev {b.name}",
-        f"link set dev {b.name} up",
+        nl.message(nl.RTM_NEWLINK, nl.NLM_F_CREATE | nl.NLM_F_EXCL, body),
+        nl.message(nl.RTM_NEWLINK, 0, mtu),
+    ]
+
+
+def bridge_address_requests(b: BridgeSpec, index: int) -> list[bytes]:
+    """The gateway address on the bridge, and the bridge up."""
+    return [
+        nl.new_addr(index, b.gateway, b.subnet.prefixlen, b.subnet.broadcast_address),
+        nl.link_up(index),
     ]
 
 
@@ -152,18 +173,12 @@ class VethSpec(Record):
         )
 
 
-def veth_host_script(v: VethSpec, *, hairpin: bool = False) -> list[str]:
-    """On the host: the pair, its inner end made directly in the namespace.
-    ``hairpin``: frames may leave the bridge port they came in on; needed when
-    br_netfilter DNATs a container's packets to itself at the bridge layer."""
-    lines = [
-        f"link add name {v.host} mtu {v.mtu} type veth peer name {v.ifname} "
-        f"address {v.mac} mtu {v.mtu} netns {v.netns}",
-        f"link set dev {v.host} master {v.bridge} up",
-    ]
-    if hairpin:
-        lines.append(f"link set dev {v.host} type bridge_slave hairpin on")
-    return lines
+def veth_request(v: VethSpec, master: int, netns_fd: int) -> bytes:
+    """On the host: the pair, up, the host end on the bridge ``master`` (its index),
+    the inner end (its MAC, up) made directly in the namespace ``netns_fd``."""
+    return nl.new_veth(
+        v.host, v.ifname, mtu=v.mtu, master=master, peer_mac=v.mac, peer_netns_fd=netns_fd
+    )
 
 
 def bridge_netfilter() -> bool:
@@ -171,54 +186,124 @@ def bridge_netfilter() -> bool:
     return read_sysctl("net.bridge.bridge-nf-call-iptables") == "1"
 
 
-def veth_inner_script(v: VethSpec) -> list[str]:
-    """Inside the namespace: address, up, default route."""
+def veth_inner_requests(v: VethSpec, index: int) -> list[bytes]:
+    """Inside the namespace, on the inner end (``index``): its address, up, the
+    default route (with the uplink's MTU when below the link's)."""
     net = IPv4Network(f"{v.ip}/{v.prefixlen}", strict=False)
-    lines = [
-        f"addr add {v.ip}/{v.prefixlen} broadcast {net.broadcast_address} dev {v.ifname}",
-        f"link set dev {v.ifname} up",
-    ]
+    out = [nl.new_addr(index, v.ip, v.prefixlen, net.broadcast_address), nl.link_up(index)]
     if v.gateway is not None:
-        mtu = f" mtu {v.route_mtu}" if v.route_mtu and v.route_mtu < v.mtu else ""
-        lines.append(f"route replace default via {v.gateway} dev {v.ifname}{mtu}")
-    return lines
+        out.append(default_route_request(v, index))
+    return out
 
 
-# -- running them ---------------------------------------------------------------------
+def default_route_request(v: VethSpec, index: int) -> bytes:
+    assert v.gateway is not None
+    mtu = v.route_mtu if v.route_mtu and v.route_mtu < v.mtu else None
+    return nl.replace_default_route(index, v.gateway, mtu)
 
 
-def ip_batch(lines: Sequence[str], *, netns: Path | None = None, force: bool = False) -> None:
-    """Run ``lines`` through one ``ip -batch -`` (inside ``netns`` if given). With
-    ``force`` errors are ignored (deleting what may be gone already)."""
-    import subprocess
+# -- sending them ---------------------------------------------------------------------
 
-    if not lines:
-        return
-    argv = ["ip"]
-    if force:
-        argv.append("-force")
-    argv += ["-batch", "-"]
-    if netns is not None:
-        argv = ["nsenter", f"--net={netns}", *argv]
+
+def link_index(name: str) -> int:
+    """The index of a link on the host (sysfs: no request needed)."""
     try:
-        r = subprocess.run(
-            argv, input="\n".join(lines) + "\n", capture_output=True, text=True, check=False
+        return int((SYS_NET / name / "ifindex").read_text())
+    except (OSError, ValueError):
+        raise nl.NetlinkError(19, f"no link {name}")  # ENODEV
+
+
+def _host_netlink() -> nl.Netlink:
+    try:
+        return nl.Netlink()
+    except OSError as e:  # pragma: no cover (no netlink: not Linux, or seccomp)
+        raise Unsupported(f"bridge networking needs rtnetlink: {e.strerror}")
+
+
+def add_bridge(b: BridgeSpec) -> None:
+    """Make the bridge ``b`` with its gateway address, up."""
+    with _host_netlink() as sock:
+        sock.request(bridge_requests(b), [f"bridge {b.name}", f"mtu {b.mtu} on {b.name}"])
+        sock.request(
+            bridge_address_requests(b, link_index(b.name)),
+            [f"address {b.gateway} on {b.name}", f"{b.name} up"],
         )
-    except FileNotFoundError as e:
-        raise Unsupported(
-            f"{e.filename} is not installed: bridge networking needs iproute2 and util-linux",
-            hint="apt-get install iproute2",
-        )
-    if r.returncode != 0 and not force:
-        detail = " ".join(r.stderr.split()) or f"exit status {r.returncode}"
-        raise ExternalToolFailed(f"ip: {detail}")
+
+
+def add_veths(specs: Sequence[VethSpec], inner: nl.Netlink, *, hairpin: bool = False) -> None:
+    """Make each veth of ``specs`` (all into one namespace, ``inner`` a socket there)
+    and configure its inner end. ``hairpin``: frames may leave the bridge port they
+    came in on; needed when br_netfilter DNATs a container's packets to itself at the
+    bridge layer."""
+    if not specs:
+        return
+    fd = os.open(specs[0].netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _host_netlink() as sock:
+            msgs: list[bytes] = []
+            for v in specs:
+                msgs.append(veth_request(v, link_index(v.bridge), fd))
+                msgs.append(nl.set_gso_max_size(VETH_GSO_MAX_SIZE, name=v.host))
+            sock.request(
+                msgs,
+                [w for v in specs for w in (f"veth {v.host} on {v.bridge}", "gso")],
+                optional=range(1, len(msgs), 2),
+            )
+    finally:
+        os.close(fd)
+    if hairpin:
+        for v in specs:
+            (SYS_NET / v.host / "brport" / "hairpin_mode").write_text("1\n")
+    links = inner.request([nl.get_link(v.ifname) for v in specs], [v.ifname for v in specs])
+    msgs = []
+    what: list[str] = []
+    gso: list[int] = []
+    for v, payload in zip(specs, links, strict=True):
+        index = nl.ifinfo_index(payload)
+        gso.append(len(msgs))
+        msgs.append(nl.set_gso_max_size(VETH_GSO_MAX_SIZE, index=index))
+        reqs = veth_inner_requests(v, index)
+        msgs += reqs
+        what += [
+            "gso",
+            f"address {v.ip}/{v.prefixlen} on {v.ifname}",
+            f"{v.ifname} up",
+            f"default route via {v.gateway}",
+        ][: len(reqs) + 1]
+    inner.request(msgs, what, optional=gso)
+
+
+def set_default_route(v: VethSpec, inner: nl.Netlink) -> None:
+    """Move the default route to ``v`` (its network became the first)."""
+    index = inner.link_index(v.ifname)
+    inner.request([default_route_request(v, index)], [f"default route via {v.gateway}"])
+
+
+def release_links(names: Sequence[str]) -> None:
+    """Take the links that exist among ``names`` off their bridge (~0.1 ms; deleting
+    one takes the kernel ~20 ms): a veth that the kernel deletes later with its
+    namespace must not meet the next container that gets its address and MAC."""
+    present = [n for n in names if link_exists(n)]
+    if present:
+        with _host_netlink() as sock:
+            sock.request(
+                [nl.no_master(n) for n in present],
+                [f"release {n}" for n in present],
+                ignore=(19,),
+            )
 
 
 def delete_links(names: Sequence[str]) -> None:
-    """Delete the links that exist among ``names`` (ours: bridges, host-side veths)."""
+    """Delete the links that exist among ``names`` (ours: bridges, host-side veths);
+    one that went meanwhile is no error."""
     present = [n for n in names if link_exists(n)]
     if present:
-        ip_batch([f"link del dev {n}" for n in present], force=True)
+        with _host_netlink() as sock:
+            sock.request(
+                [nl.del_link(n) for n in present],
+                [f"delete {n}" for n in present],
+                ignore=(19,),  # ENODEV: gone with its namespace
+            )
 
 
 # -- sysctls --------------------------------------------------------------------------
