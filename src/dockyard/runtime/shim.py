@@ -55,9 +55,12 @@ come back with the engine), then the shim exits: it never leaves a running
 container without recording its end. Only SIGKILL can; see ShimClient.cleanup.
 
 Auto-remove: when the container is gone for good, an ``auto_remove`` shim execs
-``cleanup_command`` (e.g. ``dockyard rm -f ID``) unless a ``wait`` client said it
-removes the container itself and got the exit code: ``run --rm -d`` needs nobody
-waiting, ``run --rm`` in the foreground costs no extra process.
+``cleanup_command`` (e.g. ``dockyard rm -f ID``) unless a client said it removes
+the container itself and heard the end: a ``wait`` with ``"remove":true`` that got
+the exit code, or an attach with ``"remove":true`` whose stream ended (``run --rm``
+in the foreground, as the Docker CLI registers its removing wait before it
+attaches). ``run --rm -d`` needs nobody waiting; ``run --rm`` in the foreground
+costs no extra process.
 """
 
 from __future__ import annotations

@@ -78,9 +78,11 @@ class Stdio:
 
 
 class Client:
-    __slots__ = ("attached", "eof", "err", "inp", "out", "rbuf", "sock", "stdin_once", "wbuf")
+    __slots__ = ("attached", "eof", "err", "inp", "out", "rbuf", "removes", "sock", "stdin_once",
+                 "wbuf")  # fmt: skip
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock, self.rbuf, self.wbuf = sock, b"", bytearray()
         self.attached = self.eof = self.inp = self.out = self.err = self.stdin_once = False
+        self.removes = False  # an attach that removes the container when it hears the end

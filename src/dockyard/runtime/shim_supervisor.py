@@ -224,6 +224,7 @@ class Shim:
         c.attached = True
         c.inp, c.out, c.err = (bool(req.get(k)) for k in ("stdin", "stdout", "stderr"))
         c.stdin_once = bool(req.get("stdin_once"))
+        c.removes = bool(req.get("remove"))
         if c.inp and c.rbuf:
             self._feed_stdin(c.rbuf)
         c.rbuf = b""
@@ -466,8 +467,10 @@ class Shim:
         if self.log is not None:
             self.log.flush()
         oom = read_oom_kills(self.info.get("oom_file")) > self.info.get("oom_before", 0)
+        heard = False  # by an attach that removes the container (run --rm, foreground)
         for c in [c for c in self.clients.values() if c.attached]:
-            self._reply(c, None)  # the attach stream ends with the run
+            sent = self._reply(c, None)  # the attach stream ends with the run
+            heard = heard or (sent and c.removes)
         ran = time.monotonic() - self.info.get("started_mono", 0.0)
         delay = self.rm.should_restart(code, manually_stopped=self.stopping, ran_for=ran)
         self.exit_code, self.pid = None, 0
@@ -475,6 +478,7 @@ class Shim:
         self.state = self.state.replace(exit_code=code, oom_killed=oom, pid=0, pid_start=0,
                                         restart_count=count)  # fmt: skip
         if delay is None:
+            self.remove_claimed = self.remove_claimed or heard
             self._final()
         else:
             self._save(status="restarting")

@@ -112,7 +112,8 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
     # Docker closes the container's stdin when the client's input ends only without a
     # tty (CloseStdin && !TTY): a detach from run -it must leave the shell running
     once = interactive and not tty
-    attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": once}
+    attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": once,
+              "remove": auto_remove}  # we remove it: the shim need not run its hook  # fmt: skip
     try:
         handle = svc.start(cid, attach=attach)
     except DockyardError as e:
