@@ -101,6 +101,10 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     return opts, argv[i:]
 
 
+# commands that put a process into a container's cgroup
+_STARTS_PROCESSES = frozenset(("run", "start", "restart", "exec"))
+
+
 def _flag_error(message: str, command: str) -> int:
     name = f"dockyard {command}".strip()
     sys.stderr.write(f"{message}\nSee '{name} --help'.\n")
@@ -126,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         sys.stderr.write(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'\n")
         return 1
+    if name in _STARTS_PROCESSES:
+        from dockyard.runtime import cgroup_warm
+
+        cgroup_warm.start()  # the cgroup join's kernel wait, while we import and prepare
     from dockyard.cli.runner import run_command
 
     return run_command(entry[0], name, cmd_args, opts)

@@ -264,6 +264,7 @@ def open_pty(p: PreparedExec) -> tuple[int, int]:
 def start_exec(p: PreparedExec, *, stdio: tuple[int, int, int] | None = None) -> int:
     """Start the prepared process; its host pid, a child of the caller (reap it with
     ``os.waitpid``). ``stdio``: its fds 0, 1, 2 (a pty slave with ``tty``)."""
+    from dockyard.runtime import cgroup_warm
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import exec_in_container
 
@@ -281,6 +282,8 @@ def start_exec(p: PreparedExec, *, stdio: tuple[int, int, int] | None = None) ->
         raise ContainerStartError(OCI_PREFIX + e.message + ": unknown", exit_code=e.exit_code)
     except NotFound as e:
         raise Conflict(f"container {p.container_id} is not running") from e
+    finally:
+        cgroup_warm.settle()  # it has joined the cgroup (or failed to)
 
 
 def start_exec_detached(p: PreparedExec) -> None:

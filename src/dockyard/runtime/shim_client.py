@@ -254,6 +254,9 @@ def spawn_shim(
             data += chunk
     finally:
         os.close(r)
+        from dockyard.runtime import cgroup_warm
+
+        cgroup_warm.settle()  # the container has joined its cgroup (or failed to)
     try:
         msg = json.loads(data)
     except ValueError:
