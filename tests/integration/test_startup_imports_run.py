@@ -36,8 +36,21 @@ NEVER = (
     "dockyard.engine.container_list",
 )
 # run's records (runtime spec, image config, create request) are _util.record.DataRecord
-# (exec still makes its process with dataclasses.replace and runtime.users' dataclasses)
-RUN_NEVER = (*NEVER, "dataclasses", "inspect", "ast")
+# (exec still makes its process with dataclasses.replace and runtime.users' dataclasses);
+# ids come from _util.ids, trees go with _util.fs; --network none never needs the
+# network stack
+RUN_NEVER = (
+    *NEVER,
+    "dataclasses",
+    "inspect",
+    "ast",
+    "secrets",
+    "hashlib",
+    "shutil",
+    "dockyard.network",
+    "dockyard.engine.networks",
+    "dockyard.engine.network_attachments",
+)
 EXEC_NEVER = (
     *NEVER,
     "socket",

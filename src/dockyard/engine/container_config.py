@@ -248,6 +248,13 @@ class ContainerCreate(DataRecord):
     def with_name(self, name: str) -> ContainerCreate:
         return self.replace(name=name)
 
+    @property
+    def bridged(self) -> bool:
+        """On bridge networks (not host, none, container:): only such a container
+        ever has network endpoints (``network connect`` refuses the others)."""
+        mode = self.network
+        return mode not in ("host", "none") and not mode.startswith("container:")
+
 
 def _plain(value: Any) -> Any:
     """``dataclasses.asdict``'s conversion, which also takes the :class:`Record` values

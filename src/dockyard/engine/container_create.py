@@ -206,10 +206,12 @@ class ContainerBuilder:
             "ff02::2\tip6-allrouters",
         ]
         hosts += [f"{ip}\t{host}" for host, ip in req.extra_hosts]
-        hosts += self.svc.networks.hosts_lines(self.cid, hostname, req.domainname)
+        servers = None  # the host's resolvers
+        if req.bridged:
+            hosts += self.svc.networks.hosts_lines(self.cid, hostname, req.domainname)
+            servers = self.svc.networks.nameservers(self.cid)
         (cdir / "hosts").write_text("\n".join(hosts) + "\n")
         (cdir / "hostname").write_text(hostname + "\n")
-        servers = self.svc.networks.nameservers(self.cid)
         (cdir / "resolv.conf").write_text(resolv_conf(req, servers))
         out = []
         for f in ("resolv.conf", "hostname", "hosts"):

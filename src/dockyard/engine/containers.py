@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from dockyard._util.fs import remove_tree
+from dockyard._util.ids import random_hex
 from dockyard._util.record import DataRecord
 from dockyard.config import EngineConfig
 from dockyard.engine.container_records import ContainerRecord, ContainerRecords, name_conflict
@@ -23,6 +25,8 @@ from dockyard.runtime.shim_client import ShimClient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.engine.container_config import ContainerCreate
     from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
@@ -74,15 +78,21 @@ class ContainerService:
         images: ImageService,
         snapshots: Snapshotter,
         volumes: VolumeStore,
-        networks: NetworkService,
+        networks: Callable[[], NetworkService],
     ) -> None:
         self.config = config
         self.records = records
         self.images = images
         self.snapshots = snapshots
         self.volumes = volumes
-        self.networks = networks
+        self._networks = networks
         self.start_warnings: list[str] = []  # what the last start() wants the user to read
+
+    @property
+    def networks(self) -> NetworkService:
+        """Made on first use: a container on ``--network none|host|container:`` starts
+        and goes without the network stack (~10 modules) ever being imported."""
+        return self._networks()
 
     # -- paths ---------------------------------------------------------------------
     def container_dir(self, cid: str) -> Path:
@@ -106,7 +116,6 @@ class ContainerService:
     def create(self, req: ContainerCreate) -> Container:
         """Make a container (Docker's ``create``). On any failure nothing is left: no
         directory, snapshot, record, nor a volume this call created."""
-        import secrets
 
         from dockyard.engine.container_create import ContainerBuilder, command, validate
 
@@ -116,12 +125,13 @@ class ContainerService:
         name = self._choose_name(req.name)
         args = command(req, image_cfg)
         self.network_namespace(req)  # a bad --network fails before anything is made
-        cid = secrets.token_hex(32)
+        cid = random_hex(32)
         cdir = self.container_dir(cid)
         made_volumes: list[str] = []
         try:
             cdir.mkdir(parents=True, mode=0o710)
-            self.networks.attach(cid, req)
+            if req.bridged:
+                self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))
             ContainerBuilder(self, cid, req, image_cfg, made_volumes).build(lowers, args)
             created_ns = time.time_ns()
@@ -138,12 +148,12 @@ class ContainerService:
             )
             self.records.add(rec)
         except BaseException:
-            self._discard(cid, made_volumes)
+            self._discard(cid, made_volumes, req.bridged)
             raise
-        return Container(rec, st.State(id=cid), tuple(self.networks.create_warnings(req)))
+        warnings = self.networks.create_warnings(req) if req.bridged or req.ports else ()
+        return Container(rec, st.State(id=cid), tuple(warnings))
 
     def _choose_name(self, name: str | None) -> str:
-        import secrets
 
         from dockyard.engine.names import random_name
 
@@ -154,7 +164,7 @@ class ContainerService:
                     self.records.find(candidate)
                 except NotFound:
                     return candidate
-            return random_name() + secrets.token_hex(2)
+            return random_name() + random_hex(2)
         if not _NAME_RE.match(name):
             raise InvalidArgument(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
@@ -168,17 +178,16 @@ class ContainerService:
             raise name_conflict(name, holder.id)
         return name
 
-    def _discard(self, cid: str, made_volumes: Sequence[str]) -> None:
-        import shutil
-
+    def _discard(self, cid: str, made_volumes: Sequence[str], bridged: bool = True) -> None:
         try:
             self.snapshots.remove(cid)
         except (DockyardError, OSError):
             pass
-        shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+        remove_tree(self.container_dir(cid))
         self.volumes.remove_refs(cid)
         try:
-            self.networks.teardown(cid)
+            if bridged:
+                self.networks.teardown(cid)
         except (DockyardError, OSError):
             pass
         for v in made_volumes:
@@ -220,7 +229,9 @@ class ContainerService:
         req = c.create_request()
         if req.network.startswith("container:"):
             self._rewrite_netns(c.id, req)
-        self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
+        self.start_warnings = []
+        if req.bridged:
+            self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
         run = self.run_dir(c.id)
         run.mkdir(parents=True, exist_ok=True, mode=0o700)
         return spawn_shim(self.container_dir(c.id), run, attach=attach)
@@ -258,7 +269,8 @@ class ContainerService:
         c = self.get(ref)
         if c.state.running:
             self.client(c.id).stop(timeout, signal)
-        self.networks.release_ports(c.id)
+        if c.create_request().bridged:
+            self.networks.release_ports(c.id)
         return c
 
     def kill(self, ref: str, signal: str | int = "SIGKILL") -> Container:
@@ -323,8 +335,6 @@ class ContainerService:
         self.records.set_config(c.id, req.to_json())
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> Container:
-        import shutil
-
         c = self.get(ref)
         client = self.client(c.id)
         if c.state.status in ("running", "paused", "restarting") and not force:
@@ -346,14 +356,15 @@ class ContainerService:
                 self.volumes.remove(name)
             except DockyardError:
                 pass
-        self.networks.teardown(c.id)
+        if c.create_request().bridged:
+            self.networks.teardown(c.id)
         try:
             self.snapshots.remove(c.id)
         except (NotFound, FileNotFoundError):
             pass  # removed meanwhile (by the shim's --rm hook, say)
         self.records.remove(c.id)
-        shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
-        shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
+        remove_tree(self.container_dir(c.id))
+        remove_tree(self.run_dir(c.id))
         self._prune_cgroup_parent()
         return c
 

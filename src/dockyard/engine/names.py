@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+from dockyard._util.ids import random_choice
 
 ADJECTIVES = [
     "admiring",
@@ -345,4 +345,4 @@ SURNAMES = [
 
 
 def random_name() -> str:
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    return f"{random_choice(ADJECTIVES)}_{random_choice(SURNAMES)}"

@@ -72,7 +72,7 @@ class Engine:
             self.images,
             snapshots,
             self.volumes,
-            self.networks,
+            lambda: self.networks,
         )
 
     @cached_property

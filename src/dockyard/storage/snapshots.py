@@ -56,6 +56,8 @@ import re
 from pathlib import Path
 
 from dockyard._util.atomic import atomic_write, fsync_dir
+from dockyard._util.fs import remove_tree
+from dockyard._util.ids import random_hex
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -191,7 +193,6 @@ class Snapshotter:
         mount of the container's root. ``init``: put Docker's init layer on top of the
         image (for containers and build steps; not for a plain view of an image).
         Raises AlreadyExists if ``key`` exists."""
-        import secrets
 
         final = self._dir(key)
         lowers = [Path(os.path.abspath(p)) for p in lower_dirs]
@@ -209,7 +210,7 @@ class Snapshotter:
         self.root.mkdir(parents=True, exist_ok=True)
         stack = _stack(final, [str(p) for p in lowers], init)
         mount = self._root_mount(final, stack)  # fits, or raise now
-        tmp = self.root / f".tmp-{secrets.token_hex(4)}-{key}"
+        tmp = self.root / f".tmp-{random_hex(4)}-{key}"
         try:
             tmp.mkdir(0o700)
             upper = tmp / "upper"
@@ -230,9 +231,7 @@ class Snapshotter:
                 raise AlreadyExists(f"snapshot {key} already exists") from e
             fsync_dir(self.root)
         except BaseException:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
             raise
         return [mount]
 
@@ -281,9 +280,6 @@ class Snapshotter:
         Its host mount points are unmounted first; if its upper dir is mounted
         anywhere else on the host (a container run by an external runtime), the
         snapshot is in use: Conflict."""
-        import secrets
-        import shutil
-
         from dockyard.storage import hostmount
 
         d = self._existing(key)
@@ -297,16 +293,14 @@ class Snapshotter:
             ):
                 raise Conflict(f"snapshot {key} is in use: mounted at {m.mount_point}")
         hostmount.unmount_under(d, mountinfo=infos)
-        doomed = self.root / f".del-{secrets.token_hex(4)}-{key}"
+        doomed = self.root / f".del-{random_hex(4)}-{key}"
         os.rename(d, doomed)
         fsync_dir(self.root)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_tree(doomed)
 
     def clean_stale(self, keep: Collection[str] = ()) -> None:
         """Repair after a crash: unmount stale host mounts (except in ``keep``), delete
         half-made and half-deleted snapshots and links to lower dirs that are gone."""
-        import shutil
-
         clean_stale_mounts(self.root, keep)
         try:
             entries = list(os.scandir(self.root))
@@ -314,7 +308,7 @@ class Snapshotter:
             return
         for entry in entries:
             if entry.name.startswith((".tmp-", ".del-")):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove_tree(entry.path)
         try:
             links = list(os.scandir(self.link_dir))
         except FileNotFoundError:

@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 
 from dockyard._util.db import Transaction, ensure_schema
+from dockyard._util.fs import remove_tree
+from dockyard._util.ids import random_hex
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Mount
@@ -291,9 +293,7 @@ class VolumeStore:
         if driver != LOCAL:
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if name is None:
-            import secrets
-
-            name = secrets.token_hex(32)
+            name = random_hex(32)
         validate_name(name)
         existing = self._get(name)
         if existing is not None:
@@ -387,10 +387,7 @@ class VolumeStore:
     # -- removal -----------------------------------------------------------------------
     def remove(self, name: str, force: bool = False) -> None:
         """Remove volume ``name``; ``force`` ignores a missing volume. In use: Conflict."""
-        import secrets
-        import shutil
-
-        doomed = self.root / f".del-{secrets.token_hex(4)}-{name}"
+        doomed = self.root / f".del-{random_hex(4)}-{name}"
         with Transaction(self.conn) as c:
             if c.execute("SELECT 1 FROM volumes WHERE name = ?", (name,)).fetchone() is None:
                 if force:
@@ -412,13 +409,11 @@ class VolumeStore:
                 os.rename(self._dir(name), doomed)
             except FileNotFoundError:
                 return
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_tree(doomed)
 
     def clean_stale(self) -> None:
         """After a crash: finish deletions (``.del-*``) whose volume row is gone and
         put back the data of a removal that did not commit."""
-        import shutil
-
         try:
             entries = builtins.list(os.scandir(self.root))
         except FileNotFoundError:
@@ -430,7 +425,7 @@ class VolumeStore:
             if self._get(name) is not None and not self._dir(name).exists():
                 os.rename(entry.path, self._dir(name))
             else:
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove_tree(entry.path)
 
     def prune(self, all: bool = False, labels: Sequence[str] = ()) -> PruneReport:
         """Remove unused volumes: anonymous ones only, unless ``all`` (Docker 23+).
