@@ -25,6 +25,7 @@ $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python scripts/write_launcher.py $@  # python -I -S: no site, ~3 ms per command
 	$(BIN)/python -m compileall -q src  # PYTHONDONTWRITEBYTECODE may be set: start-up needs .pyc
 	touch $@
 
