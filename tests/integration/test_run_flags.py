@@ -554,8 +554,11 @@ def test_network_none(dy: CLI) -> None:
 
 
 def test_network_host(dy: CLI) -> None:
+    before = _interfaces(Path("/proc/net/dev").read_text())
     out = dy.ok("run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev")
-    assert _interfaces(out) == _interfaces(Path("/proc/net/dev").read_text())
+    after = _interfaces(Path("/proc/net/dev").read_text())
+    # the host's own links (other engines and tests may add or delete some meanwhile)
+    assert before & after <= _interfaces(out) <= before | after
 
 
 def test_network_container(dy: CLI) -> None:
