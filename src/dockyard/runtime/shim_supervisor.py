@@ -467,10 +467,6 @@ class Shim:
         if self.log is not None:
             self.log.flush()
         oom = read_oom_kills(self.info.get("oom_file")) > self.info.get("oom_before", 0)
-        heard = False  # by an attach that removes the container (run --rm, foreground)
-        for c in [c for c in self.clients.values() if c.attached]:
-            sent = self._reply(c, None)  # the attach stream ends with the run
-            heard = heard or (sent and c.removes)
         ran = time.monotonic() - self.info.get("started_mono", 0.0)
         delay = self.rm.should_restart(code, manually_stopped=self.stopping, ran_for=ran)
         self.exit_code, self.pid = None, 0
@@ -478,9 +474,12 @@ class Shim:
         self.state = self.state.replace(exit_code=code, oom_killed=oom, pid=0, pid_start=0,
                                         restart_count=count)  # fmt: skip
         if delay is None:
-            self.remove_claimed = self.remove_claimed or heard
+            # the final state first, then the streams end: a foreground run reads the
+            # exit code the moment its attach stream ends, without polling for it
             self._final()
         else:
+            for c in [c for c in self.clients.values() if c.attached]:
+                self._reply(c, None)  # the attach stream ends with the run
             self._save(status="restarting")
             self._answer("next-exit")
             self.restart_at = time.monotonic() + delay
@@ -562,5 +561,7 @@ class Shim:
         self._save(status="exited", error=err)
         self._answer(None)
         for c in list(self.clients.values()):
-            self._reply(c, None)
+            sent = self._reply(c, None)  # attach streams end here, after the final state
+            # an attach that removes the container (run --rm, foreground) heard the end
+            self.remove_claimed = self.remove_claimed or (sent and c.attached and c.removes)
         self.done = True
