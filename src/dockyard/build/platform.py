@@ -57,7 +57,7 @@ def platform_args() -> dict[str, str]:
     """BuildKit's predefined platform ARGs, for a build on (and for) this machine."""
     os_name, arch, variant = host_platform()
     full = format_platform(os_name, arch, variant)
-    out = {}
+    out: dict[str, str] = {}
     for prefix in ("BUILD", "TARGET"):
         out |= {
             f"{prefix}PLATFORM": full,
