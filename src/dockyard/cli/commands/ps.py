@@ -15,6 +15,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from dockyard.network.store import Published
+
 PS_TABLE = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 )
@@ -139,27 +141,38 @@ def ps(ctx: Context, args: list[str], command: str = "ps") -> int:
     containers = list_containers(ctx.config, ctx.engine.db)
     last = 1 if ns.latest else ns.last
     show_all = ns.all or last > 0 or "status" in filters or "exited" in filters
-    rows: list[dict[str, Any]] = []
-    now = time.time()
+    listed = []
     for c in containers:
         if not show_all and not c.state.running:
             continue
         if not _matches(c, filters):
             continue
-        rows.append(_row(ctx, c, now, not ns.no_trunc, ns.size))
-        if last > 0 and len(rows) >= last:
+        listed.append(c)
+        if last > 0 and len(listed) >= last:
             break
     if ns.quiet:
-        for r in rows:
-            ctx.print(r["ID"])
+        for c in listed:
+            ctx.print(c.record.id if ns.no_trunc else c.record.id[:12])
         return 0
+    from dockyard.network.store import ps_columns_all
+
+    columns = ps_columns_all(ctx.engine.db) if listed else {}
+    now = time.time()
+    rows = [_row(ctx, c, now, not ns.no_trunc, ns.size, columns) for c in listed]
     fmt = ns.format
     default = PS_TABLE + ("\t{{.Size}}" if ns.size else "")
     write_rows(ctx, rows, fmt, default=default, headers=PS_HEADERS)
     return 0
 
 
-def _row(ctx: Context, c: Any, now: float, trunc: bool, size: bool) -> dict[str, Any]:
+def _row(
+    ctx: Context,
+    c: Any,
+    now: float,
+    trunc: bool,
+    size: bool,
+    columns: dict[str, tuple[list[str], list[Published]]],
+) -> dict[str, Any]:
     rec = c.record
     created = rec.created_ns / 1e9
     row: dict[str, Any] = {
@@ -180,7 +193,7 @@ def _row(ctx: Context, c: Any, now: float, trunc: bool, size: bool) -> dict[str,
     }
     from dockyard.cli.commands.top import ps_network_columns
 
-    row["Ports"], row["Networks"] = ps_network_columns(ctx, c)
+    row["Ports"], row["Networks"] = ps_network_columns(ctx, c, columns.get(rec.id, ([], [])))
     if size:
         try:
             used = ctx.engine.containers.snapshots.usage(rec.id)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers import Container
     from dockyard.engine.networks import NetworkService
+    from dockyard.network.store import Published
     from dockyard.specs.ports import PortBinding
 
 
@@ -93,16 +94,21 @@ def ports_column(ports: Iterable[tuple[int, str, str, int]], exposed: Iterable[s
     return ", ".join(result + mappings)
 
 
-def ps_network_columns(ctx: Context, c: Any) -> tuple[str, str]:
+def ps_network_columns(
+    ctx: Context, c: Any, columns: tuple[list[str], list[Published]] | None = None
+) -> tuple[str, str]:
     """``docker ps``'s PORTS and NETWORKS for one listed container: from the network
-    tables and the stored request, without the network service (ps stays light).
-    Exposed ports are the request's (``--expose``, ``-p``); an image's EXPOSE shows
-    in ``inspect`` (NetworkSettings.Ports), not here."""
+    tables (``columns``: its row of ``ps_columns_all``, read once for a whole listing)
+    and the stored request, without the network service (ps stays light). Exposed
+    ports are the request's (``--expose``, ``-p``); an image's EXPOSE shows in
+    ``inspect`` (NetworkSettings.Ports), not here."""
     import json
 
-    from dockyard.network.store import ps_columns
+    if columns is None:
+        from dockyard.network.store import ps_columns
 
-    names, published = ps_columns(ctx.engine.db, c.id)
+        columns = ps_columns(ctx.engine.db, c.id)
+    names, published = columns
     req = json.loads(c.record.config)
     ports = ""
     if c.state.running and names:
