@@ -33,7 +33,6 @@ NEVER = (
     "dockyard.image.layers",
     "dockyard.image.tarstream",
     "dockyard.cli.gotemplate",
-    "dockyard.engine.container_list",
 )
 # run's records (runtime spec, image config, create request) are _util.record.DataRecord
 # (exec still makes its process with dataclasses.replace and runtime.users' dataclasses);
@@ -41,6 +40,7 @@ NEVER = (
 # network stack
 RUN_NEVER = (
     *NEVER,
+    "dockyard.engine.container_list",
     "dataclasses",
     "inspect",
     "ast",
@@ -60,7 +60,10 @@ EXEC_NEVER = (
     "dockyard.engine.container_create",
     "dockyard.oci.image",
     "dockyard.specs",
-    "dockyard.storage.hostmount",
+    "dockyard.storage",  # the container is found from its record (engine.container_list)
+    "dockyard.image",
+    "dockyard.engine.containers",
+    "dockyard.engine.images",
 )
 
 

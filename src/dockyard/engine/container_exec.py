@@ -34,6 +34,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from dockyard.engine.container_list import ContainerLookup
     from dockyard.engine.containers import ContainerService
     from dockyard.oci.runtime_spec import Process, RuntimeSpec
     from dockyard.runtime.users import ResolvedUser
@@ -156,7 +157,9 @@ def build_exec_process(
     )
 
 
-def prepare_exec(containers: ContainerService, ref: str, cfg: ExecConfig) -> PreparedExec:
+def prepare_exec(
+    containers: ContainerService | ContainerLookup, ref: str, cfg: ExecConfig
+) -> PreparedExec:
     """Check that ``ref`` runs and build the exec's process (nothing is started)."""
     from dockyard.runtime import state as st
     from dockyard.runtime.bundle import read_config

@@ -58,3 +58,25 @@ def list_containers(config: EngineConfig, db: sqlite3.Connection) -> list[Listed
         client = ShimClient(os.path.join(runroot, r.id), os.path.join(root, r.id))
         out.append(ListedContainer(r, client.state()))
     return out
+
+
+class ContainerLookup:
+    """One container by reference, its directories and its shim, from the records
+    alone: what ``exec`` needs of :class:`~dockyard.engine.containers.ContainerService`
+    (``get``, ``client``, ``container_dir``), without that service's imports (images,
+    snapshots, volumes)."""
+
+    def __init__(self, config: EngineConfig, db: sqlite3.Connection) -> None:
+        self.records = ContainerRecords(db)
+        self.root = os.path.join(config.root, "containers")
+        self.runroot = os.path.join(config.runroot, "containers")
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def client(self, cid: str) -> ShimClient:
+        return ShimClient(os.path.join(self.runroot, cid), self.container_dir(cid))
+
+    def get(self, ref: str) -> ListedContainer:
+        rec = self.records.find(ref)
+        return ListedContainer(rec, self.client(rec.id).state())

@@ -97,7 +97,10 @@ def exec_(ctx: Context, args: list[str], command: str = "exec") -> int:
         privileged=ns.privileged,
     )
     try:
-        prepared = prepare_exec(ctx.engine.containers, ns.container, cfg)
+        from dockyard.engine.container_list import ContainerLookup
+
+        lookup = ContainerLookup(ctx.config, ctx.engine.db)  # not the whole container service
+        prepared = prepare_exec(lookup, ns.container, cfg)
         if ns.detach:
             start_exec_detached(prepared)
             return 0
