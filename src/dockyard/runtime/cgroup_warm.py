@@ -7,7 +7,10 @@ this machine's cgroup v1 hierarchies, spent asleep, on every container start and
 every ``exec``. Within ~20 ms after any such write the next one is cheap (0.1 ms):
 the semaphore is still in its writer-friendly state.
 
-So the commands that start a process in a container call :func:`start` first: a
+On cgroup v1 a process joins by writing ``0`` to ``tasks`` instead, which skips the
+lock (see :func:`dockyard.runtime.cgroups.join_file_name`): nothing to warm. On
+cgroup v2 it must write ``cgroup.procs``; there the commands that start a process
+in a container call :func:`start` first: a
 thread writes the CLI's own pid into the cgroup it already belongs to (a no-op
 move: nothing changes on the machine) every 4 ms, while the main thread parses
 flags, reads the image, writes the bundle and forks the shim. The first write pays
@@ -79,6 +82,8 @@ def start() -> None:
     if _started or os.geteuid() != 0:
         return
     _started = True
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return  # cgroup v1 controllers: the container joins through "tasks", no wait
     path = _own_procs_file()
     if path is None:
         return

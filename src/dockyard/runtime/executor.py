@@ -188,7 +188,7 @@ def start_container(
         hier = cgroups.hierarchies() if any(m.type == "cgroup" for m in spec.mounts) else ()
         if resolve_user is not None:
             from dockyard.runtime import users  # noqa: F401  (imported before fork)
-        procs = cgroup.procs_files if cgroup is not None else ()
+        procs = cgroup.join_files if cgroup is not None else ()
         ident = _identity_plan(spec.process)
         ign = _ignored_signals()
         filt = _seccomp_filter(spec, seccomp)
@@ -272,7 +272,7 @@ def exec_in_container(
         os.kill(pid, 0)
     except ProcessLookupError:
         raise NotFound(f"container process {pid} is not running")
-    procs = cgroup.procs_files if cgroup is not None else cgroups.procs_files_of(pid)
+    procs = cgroup.join_files if cgroup is not None else cgroups.join_files_of(pid)
     fds: list[int] = []
     join: list[tuple[int, int]] = []
     pid_action: Callable[[], None] | None = None
@@ -376,6 +376,9 @@ def _reset_signals(ignored: Sequence[int]) -> None:
 
 
 def _join_cgroup(procs: Sequence[str]) -> None:
+    """Move ourselves (single-threaded: a fresh fork) into the cgroup: ``0`` into each
+    of its join files (Cgroup.join_files: v1 ``tasks`` skips the kernel's global
+    lock and its grace period)."""
     for f in procs:
         fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
         try:
