@@ -28,9 +28,9 @@ import posixpath
 import re
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument
 
 _REGEX_ESCAPE = frozenset(".+()|{}$")
@@ -68,14 +68,17 @@ def read_ignore_patterns(text: str) -> list[str]:
     return patterns
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(Record):
     """One compiled pattern; ``text`` is the cleaned pattern without ``!``."""
 
+    __slots__ = ("exclusion", "kind", "regex", "text")
     text: str
     exclusion: bool
     kind: int
     regex: re.Pattern[str] | None
+
+    def __init__(self, text: str, exclusion: bool, kind: int, regex: re.Pattern[str] | None):
+        self._set(text=text, exclusion=exclusion, kind=kind, regex=regex)
 
     def match(self, path: str) -> bool:
         if self.kind == _EXACT:

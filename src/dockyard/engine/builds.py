@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dockyard.build import events as ev
+from dockyard.build.cache import BuildCache, StepInputs
 from dockyard.build.context import BuildContext
 from dockyard.build.dispatch import BuildOptions, BuildResult
 from dockyard.errors import NotFound
@@ -27,6 +28,9 @@ from dockyard.oci.image import HistoryEntry, ImageConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
+
+    from dockyard.build.replay import ReplayKey
     from dockyard.engine.wiring import Engine
     from dockyard.storage.snapshots import Snapshotter
 
@@ -274,22 +278,112 @@ def _stream(sock: object, emit: ev.Emit) -> None:
         sock.close()
 
 
+class _RecordingBackend(EngineBackend):
+    """The engine backend, noting what a replay record needs: the image each base
+    name resolved to, and whether a step downloaded (``ADD <url>``: not replayed)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.bases: dict[str, str] = {}
+        self.spoiled = False
+
+    def base_image(self, name: str, *, pull: bool) -> ev.BaseImage:
+        found = super().base_image(name, pull=pull)
+        if self.bases.setdefault(name, found.id) != found.id:
+            self.spoiled = True
+        return found
+
+    def state_dir(self, name: str) -> Path:
+        if name == "tmp":  # ADD <url>: its cache key is the download's content
+            self.spoiled = True
+        return super().state_dir(name)
+
+
+class _RecordingCache(BuildCache):
+    """The layer cache, noting each hit's key and image; a recorded step (a miss)
+    means the build was not fully cached."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        super().__init__(db)
+        self.hits: list[tuple[str, str]] = []
+        self.missed = False
+
+    def lookup(self, inputs: StepInputs) -> str | None:
+        image_id = super().lookup(inputs)
+        if image_id is not None:
+            self.hits.append((inputs.key, image_id))
+        return image_id
+
+    def record(self, inputs: StepInputs, image_id: str) -> None:
+        self.missed = True
+        super().record(inputs, image_id)
+
+
 class BuildService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def build(self, context: BuildContext, options: BuildOptions, emit: ev.Emit) -> BuildResult:
-        from dockyard.build.cache import BuildCache
+    def build(
+        self,
+        context: BuildContext,
+        options: BuildOptions,
+        emit: ev.Emit,
+        replay_key: ReplayKey | None = None,
+    ) -> BuildResult:
+        """Build; with ``replay_key`` (computed before the build, see
+        :mod:`dockyard.build.replay`), a fully cached build is recorded for replay."""
         from dockyard.build.dispatch import Builder
         from dockyard.build.hashing import HashMemo
 
         memo = HashMemo()
         memo_path = self.engine.config.root / "build-hash-memo.json"
         memo.load(memo_path)
+        if replay_key is not None and (options.no_cache or options.pull or options.secrets):
+            replay_key = None
+        backend = _RecordingBackend(self.engine) if replay_key else EngineBackend(self.engine)
+        cache = _RecordingCache(self.engine.db) if replay_key else BuildCache(self.engine.db)
+        events: list[ev.BuildEvent] = []
+
+        def recording_emit(event: ev.BuildEvent) -> None:
+            events.append(event)
+            emit(event)
+
         builder = Builder(
-            EngineBackend(self.engine), BuildCache(self.engine.db), context, options, emit, memo
+            backend, cache, context, options, recording_emit if replay_key else emit, memo
         )
         try:
-            return builder.build()
+            result = builder.build()
         finally:
             memo.save(memo_path)
+        if replay_key is not None:
+            assert isinstance(backend, _RecordingBackend) and isinstance(cache, _RecordingCache)
+            self._record(replay_key, context, result, backend, cache, events)
+        return result
+
+    def _record(
+        self,
+        key: ReplayKey,
+        context: BuildContext,
+        result: BuildResult,
+        backend: _RecordingBackend,
+        cache: _RecordingCache,
+        events: list[ev.BuildEvent],
+    ) -> None:
+        if backend.spoiled or cache.missed:
+            return
+        from dockyard.build.explain import tar_size
+        from dockyard.build.replay import encode_events
+        from dockyard.engine.build_replay import record
+
+        printed = encode_events(events)
+        if printed is None:
+            return
+        record(
+            self.engine,
+            key,
+            image_id=result.image_id,
+            bases=sorted(backend.bases.items()),
+            steps=cache.hits,
+            events=printed,
+            context_size=tar_size(context),
+        )

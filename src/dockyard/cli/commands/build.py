@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
 
 from dockyard.cli.args import Parser, UsageError
 from dockyard.cli.context import Context
@@ -12,6 +11,7 @@ from dockyard.errors import DockyardError, InvalidArgument
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any, TextIO
 
     from dockyard.build.context import BuildContext
     from dockyard.build.events import BuildEvent
@@ -67,12 +67,11 @@ class _Renderer:
             return
         out = self.out
         if isinstance(event, ev.StepStarted):
-            out.write(f"Step {event.number}/{event.total} : {event.text}\n")
+            out.write(_step_line(event.number, event.total, event.text))
         elif isinstance(event, ev.TriggersStarted):
-            s = "s" if event.count > 1 else ""
-            out.write(f"# Executing {event.count} build trigger{s}\n")
+            out.write(_triggers_line(event.count))
         elif isinstance(event, ev.CacheHit):
-            out.write(" ---> Using cache\n")
+            out.write(_CACHE_HIT_LINE)
         elif isinstance(event, ev.ContainerStarted):
             out.write(f" ---> Running in {event.container_id[:12]}\n")
         elif isinstance(event, ev.Output):
@@ -88,10 +87,26 @@ class _Renderer:
         elif isinstance(event, ev.ContainerRemoved):
             out.write(f"Removing intermediate container {event.container_id[:12]}\n")
         elif isinstance(event, ev.StepDone):
-            out.write(f" ---> {_short(event.image_id)}\n" if event.image_id else " ---> \n")
+            out.write(_done_line(event.image_id))
         elif isinstance(event, ev.Warning):
             out.write(event.text + "\n")
         out.flush()
+
+
+_CACHE_HIT_LINE = " ---> Using cache\n"
+
+
+def _step_line(number: object, total: object, text: object) -> str:
+    return f"Step {number}/{total} : {text}\n"
+
+
+def _triggers_line(count: object) -> str:
+    s = "s" if isinstance(count, int) and count > 1 else ""
+    return f"# Executing {count} build trigger{s}\n"
+
+
+def _done_line(image_id: str) -> str:
+    return f" ---> {_short(image_id)}\n" if image_id else " ---> \n"
 
 
 def _short(image_id: str) -> str:
@@ -155,14 +170,12 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
         raise InvalidArgument(
             f"network mode {ns.network!r} is not supported for build: use default, host or none"
         )
-    from dockyard.build.context import open_context
-    from dockyard.build.dispatch import BuildFailed, BuildOptions
-    from dockyard.build.platform import check_platform
-    from dockyard.build.run_mounts import parse_secret
-    from dockyard.engine.builds import BuildService
+    if ns.platform:
+        from dockyard.build.platform import check_platform
+
+        check_platform(ns.platform)
     from dockyard.oci.reference import parse_reference
 
-    check_platform(ns.platform)
     tags: list[str] = []
     for tag in ns.tag or []:
         try:
@@ -171,19 +184,43 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
             raise UsageError(
                 f'invalid argument "{tag}" for "-t, --tag" flag: invalid reference format', command
             ) from None
+    build_args = _pairs(ns.build_arg, "--build-arg", env_fallback=True)
+    labels = _pairs(ns.label, "--label", env_fallback=False)
+    network = "default" if ns.network == "bridge" else ns.network
+    plain = _plain_progress(ns.progress) and not ns.quiet
+    replay_key = None
+    if not (ns.no_cache or ns.pull or ns.secret or ns.explain or plain):
+        # a fully cached build is answered from its record, without the parser
+        from dockyard.build.replay import replay_key as make_replay_key
+
+        replay_key = make_replay_key(
+            ns.path, ns.file, build_args=build_args, labels=labels, target=ns.target,
+            network=network, host_ca=ns.host_ca,
+        )  # fmt: skip
+        if replay_key is not None:
+            from dockyard.engine.build_replay import replay
+
+            replayed = replay(ctx.engine, replay_key, tuple(ns.tag or []))
+            if replayed is not None:
+                _print_replayed(ctx, replayed.events, replayed.context_size, quiet=ns.quiet)
+                return _finish(ctx, ns, replayed.image_id, None, None)
+    from dockyard.build.context import open_context
+    from dockyard.build.dispatch import BuildFailed, BuildOptions
+    from dockyard.build.run_mounts import parse_secret
+    from dockyard.engine.builds import BuildService
+
     options = BuildOptions(
         tags=tuple(ns.tag or []),
-        build_args=_pairs(ns.build_arg, "--build-arg", env_fallback=True),
-        labels=_pairs(ns.label, "--label", env_fallback=False),
+        build_args=build_args,
+        labels=labels,
         target=ns.target,
         no_cache=ns.no_cache,
         pull=ns.pull,
-        network="default" if ns.network == "bridge" else ns.network,
+        network=network,
         explain=ns.explain,
         host_ca=ns.host_ca,
         secrets=tuple(parse_secret(v) for v in ns.secret or ()),
     )
-    plain = _plain_progress(ns.progress) and not ns.quiet
     renderer: Callable[[BuildEvent], None]
     renderer = classic = _Renderer(ctx.out, ctx.err, quiet=ns.quiet, explain=ns.explain)
     stdin = sys.stdin.buffer if ns.path == "-" or ns.file == "-" else None
@@ -203,7 +240,7 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
                 f"Sending build context to Docker daemon  {human_size(tar_size(context))}\n"
             )
         try:
-            result = BuildService(ctx.engine).build(context, options, renderer)
+            result = BuildService(ctx.engine).build(context, options, renderer, replay_key)
         except BuildFailed as e:
             ctx.out.flush()
             if progress is not None:
@@ -228,25 +265,64 @@ def build(ctx: Context, args: list[str], command: str = "build") -> int:
             if e.hint:
                 ctx.err.write(f"hint: {e.hint}\n")
             return 1
+    return _finish(ctx, ns, result.image_id, progress, classic)
+
+
+def _finish(
+    ctx: Context,
+    ns: Any,
+    image_id: str,
+    progress: PlainProgress | None,
+    classic: _Renderer | None,
+) -> int:
+    """After a build (step by step or replayed): --iidfile, then the last lines."""
     if ns.iidfile:
         from pathlib import Path
 
         from dockyard._util.atomic import atomic_write
 
-        atomic_write(Path(ns.iidfile), result.image_id.encode())
+        atomic_write(Path(ns.iidfile), image_id.encode())
     if ns.quiet:
-        ctx.print(result.image_id)
+        ctx.print(image_id)
         return 0
     if progress is not None:
-        progress.finish(result.image_id, tuple(_full(t) for t in ns.tag or []))
+        progress.finish(image_id, tuple(_full(t) for t in ns.tag or []))
         return 0
-    if ns.explain:
+    if ns.explain and classic is not None:
         hits = sum(1 for _, hit, _ in classic.explained if hit)
         ctx.print(f"[explain] {hits} of {len(classic.explained)} steps from cache")
-    ctx.print(f"Successfully built {_short(result.image_id)}")
+    ctx.print(f"Successfully built {_short(image_id)}")
     for tag in ns.tag or []:
         ctx.print(f"Successfully tagged {_familiar(tag)}")
     return 0
+
+
+def _print_replayed(
+    ctx: Context, events: tuple[tuple[object, ...], ...], context_size: int, *, quiet: bool
+) -> None:
+    """What the recorded fully cached build printed (see :class:`_Renderer`)."""
+    if quiet:
+        for event in events:
+            if event[0] == "warning":
+                ctx.err.write(f"{event[1]}\n")
+        return
+    from dockyard.cli.units import human_size
+
+    out = ctx.out
+    out.write(f"Sending build context to Docker daemon  {human_size(context_size)}\n")
+    for event in events:
+        kind = event[0]
+        if kind == "step":
+            out.write(_step_line(event[1], event[2], event[3]))
+        elif kind == "triggers":
+            out.write(_triggers_line(event[1]))
+        elif kind == "hit":
+            out.write(_CACHE_HIT_LINE)
+        elif kind == "done":
+            out.write(_done_line(str(event[1])))
+        elif kind == "warning":
+            out.write(f"{event[1]}\n")
+    out.flush()
 
 
 def _plain_progress(value: str | None) -> bool:
