@@ -137,7 +137,7 @@ class EngineBackend:
         snapshots = self.snapshots
         snapshots.prepare(key, lowers, init=False)
         try:
-            with snapshots.mount_on_host(key) as merged:
+            with snapshots.mount_on_host(key, lazy_unmount=True) as merged:
                 yield _Workspace(merged, snapshots.upper_dir(key))
         finally:
             snapshots.remove(key)
@@ -153,7 +153,7 @@ class EngineBackend:
         snapshots = self.snapshots
         snapshots.prepare(key, [lower], init=False)
         try:
-            with snapshots.mount_on_host(key) as merged:
+            with snapshots.mount_on_host(key, lazy_unmount=True) as merged:
                 yield merged
         finally:
             snapshots.remove(key)

@@ -199,8 +199,12 @@ def mount(m: Mount, target: Path) -> None:
         raise DockyardError(f"cannot mount {m.type} on {target}: {e.strerror}") from e
 
 
-def unmount(target: Path | str) -> None:
+def unmount(target: Path | str, *, lazy: bool = False) -> None:
     """Unmount ``target``; if it is busy, detach it (it goes away when no longer used).
+
+    ``lazy``: detach at once (``MNT_DETACH``), for a mount nothing uses any more: a
+    plain unmount waits for an RCU grace period in the kernel (30-200 ms seen on a
+    busy 2-CPU machine), a detach does not (Linux 6.15+ defers it).
 
     Not mounted (or missing) is fine: unmounting is idempotent.
     """
@@ -208,7 +212,7 @@ def unmount(target: Path | str) -> None:
 
     path = os.fsencode(target)
     lib = _lib()
-    if lib.umount2(path, 0) == 0:
+    if lib.umount2(path, MNT_DETACH if lazy else 0) == 0:
         return
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOENT):

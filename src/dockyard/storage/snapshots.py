@@ -330,12 +330,16 @@ class Snapshotter:
 
     # -- host mounts -----------------------------------------------------------------
     @contextlib.contextmanager
-    def mount_on_host(self, key: str, target: Path | None = None) -> Iterator[Path]:
+    def mount_on_host(
+        self, key: str, target: Path | None = None, *, lazy_unmount: bool = False
+    ) -> Iterator[Path]:
         """Mount ``key``'s merged view on the host for the duration of the block.
 
         ``target`` defaults to ``<root>/<key>/merged``, where :func:`clean_stale_mounts`
         finds it should the process die inside the block. The container must not be
         running: overlay does not support changing an upper dir under a live mount.
+        ``lazy_unmount``: detach it afterwards (see :func:`hostmount.unmount`), when
+        nothing opened in the block stays open.
         """
         from dockyard.storage import hostmount
 
@@ -346,13 +350,14 @@ class Snapshotter:
         try:
             yield where
         finally:
-            self.unmount(where)
+            self.unmount(where, lazy=lazy_unmount)
 
-    def unmount(self, target: Path) -> None:
-        """Unmount ``target`` (detaching it if busy); a no-op if nothing is mounted."""
+    def unmount(self, target: Path, *, lazy: bool = False) -> None:
+        """Unmount ``target`` (detaching it if busy, or at once if ``lazy``); a no-op
+        if nothing is mounted."""
         from dockyard.storage import hostmount
 
-        hostmount.unmount(target)
+        hostmount.unmount(target, lazy=lazy)
 
 
 def _copy_root_attrs(src: Path, dst: Path) -> None:
