@@ -534,3 +534,49 @@ def test_system_df_counts_containers_and_volumes(dy: CLI) -> None:
     assert [line.split()[0] for line in table[1:]] == ["Images", "Containers", "Local", "Build"]
     verbose = dy.ok("system", "df", "-v")
     assert "Containers space usage:" in verbose and "dfvol" in verbose and "idle" in verbose
+
+
+# -- the shim forked ahead of run (runtime/shim_prefork.py) --------------------------
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (root reads every environ)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "--rm", "nosuchimage:1", "true"),  # create fails
+        ("run", "-it", "busybox", "true"),  # stdin is not a tty: nothing is started
+        ("run", "--rm", "--network", "container:nosuch", "busybox", "true"),
+    ],
+)
+def test_run_that_fails_leaves_no_shim_behind(site: Site, args: tuple[str, ...]) -> None:
+    marker = f"DYTEST_PREFORK={os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot), *args]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                          timeout=60)  # fmt: skip
+    assert done.returncode != 0
+    deadline = time.monotonic() + 2
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _processes_with(marker) == []
+
+
+def test_run_starts_through_the_shim_forked_ahead(site: Site) -> None:
+    script = "echo out; echo err >&2; exit 3"
+    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot), "run", "--rm", "busybox", "sh", "-c", script]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")

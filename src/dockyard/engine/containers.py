@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
     from dockyard.runtime.shim_client import ShimHandle
+    from dockyard.runtime.shim_prefork import PendingShim
     from dockyard.specs.ports import PortBinding
     from dockyard.storage.snapshots import Snapshotter
     from dockyard.storage.volumes import VolumeStore
@@ -217,24 +218,37 @@ class ContainerService:
         return f"{self.config.cgroup_parent}/{cid}"
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self, ref: str, *, attach: dict[str, bool] | None = None) -> ShimHandle | None:
-        """Start a container; None if it was running already (Docker's no-op)."""
+    def start(
+        self,
+        ref: str,
+        *,
+        attach: dict[str, bool] | None = None,
+        pending: PendingShim | None = None,
+    ) -> ShimHandle | None:
+        """Start a container; None if it was running already (Docker's no-op).
+        ``pending``: a shim forked ahead for it (``run``); cancelled if not used."""
         from dockyard.runtime.shim_client import spawn_shim
 
-        c = self.get(ref)
-        if c.state.status in ("running", "restarting", "paused"):
-            return None
-        if c.state.status == "dead":
-            self.client(c.id).cleanup()
-        req = c.create_request()
-        if req.network.startswith("container:"):
-            self._rewrite_netns(c.id, req)
-        self.start_warnings = []
-        if req.bridged:
-            self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
-        run = self.run_dir(c.id)
-        run.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return spawn_shim(self.container_dir(c.id), run, attach=attach)
+        try:
+            c = self.get(ref)
+            if c.state.status in ("running", "restarting", "paused"):
+                return None
+            if c.state.status == "dead":
+                self.client(c.id).cleanup()
+            req = c.create_request()
+            if req.network.startswith("container:"):
+                self._rewrite_netns(c.id, req)
+            self.start_warnings = []
+            if req.bridged:
+                self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
+            run = self.run_dir(c.id)
+            run.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle = spawn_shim(self.container_dir(c.id), run, attach=attach, pending=pending)
+            pending = None
+            return handle
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     def _rewrite_netns(self, cid: str, req: ContainerCreate) -> None:
         from dockyard.oci.runtime_spec import Namespace

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
+    from dockyard.runtime.shim_prefork import PendingShim
+
 _BOOT = (
     "import sys;sys.path.insert(0,sys.argv.pop(1));from dockyard.runtime.shim import main;main()"
 )
@@ -164,7 +166,8 @@ def _single_threaded() -> bool:
     return threading is None or threading.active_count() == 1
 
 
-def _close_fds_except(keep: set[int]) -> None:
+def close_fds_except(keep: set[int]) -> None:
+    """Close every fd but ``keep`` (and 0-2, which become /dev/null)."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
@@ -186,17 +189,22 @@ def spawn_shim(
     python: str = sys.executable,
     mode: str = "auto",
     attach: dict[str, bool] | None = None,
+    pending: PendingShim | None = None,
 ) -> ShimHandle:
     """Start the container of ``container_dir`` under a detached shim; return once it
     runs. ``attach`` (``{"stdin": .., "stdout": .., "stderr": .., "stdin_once": ..}``)
     attaches a socket before the container starts, so no output is missed (``run``
-    without ``-d``). ``mode``: ``auto``, ``fork`` or ``exec`` (module docstring).
+    without ``-d``). ``mode``: ``auto``, ``fork`` or ``exec`` (module docstring);
+    ``pending``: a shim forked ahead (:mod:`dockyard.runtime.shim_prefork`) takes
+    the container instead of a new one.
     Raises :class:`ContainerStartError` (the shim is gone then, nothing left)."""
     cdir, rundir = os.path.abspath(container_dir), os.path.abspath(run_dir)
     client = ShimClient(rundir, cdir)
     if client.shim_alive() or client.pid:
         raise Conflict(f"container {os.path.basename(cdir)} is already running",
                        hint="stop it first, or remove it with rm -f")  # fmt: skip
+    if pending is not None:
+        return pending.start(client, attach)
     if mode == "auto":
         mode = "fork" if _single_threaded() else "exec"
     if mode not in ("fork", "exec"):
@@ -225,7 +233,7 @@ def spawn_shim(
                     os.setsid()
                     if os.fork():
                         os._exit(0)
-                    _close_fds_except({w, tfd})
+                    close_fds_except({w, tfd})
                     bootstrap(cdir, rundir, w, tfd, attach, python)
                 finally:
                     os._exit(1)
@@ -248,6 +256,13 @@ def spawn_shim(
         os.close(w)
         if theirs is not None:
             theirs.close()
+    return await_start(client, r, mine, t0)
+
+
+def await_start(client: ShimClient, r: int, mine: socket.socket | None, t0: float) -> ShimHandle:
+    """Read the shim's report on ``r`` (closed here) and return the started
+    container's handle (``mine``: our end of the attach socket), or raise what the
+    shim reported (the shim is gone then, nothing left)."""
     data = b""
     try:
         while b"\n" not in data and (chunk := os.read(r, 4096)):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from dockyard.engine.containers import Container
+    from dockyard.runtime.shim_prefork import PendingShim
 
 ENGINE_EXIT = 125
 
@@ -29,7 +30,11 @@ def _as_run_error(e: DockyardError) -> DockyardError:
     return err
 
 
-def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, argparse.Namespace]:
+def _create(
+    ctx: Context, args: list[str], command: str
+) -> tuple[Container, argparse.Namespace, PendingShim | None]:
+    """Parse and create; for ``run``, also a shim forked ahead (while the container
+    is made, it imports the runtime on the other core: runtime/shim_prefork.py)."""
     from dockyard.cli.create_flags import USAGE, create_request, new_parser
 
     p = new_parser(command)
@@ -53,10 +58,17 @@ def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, arg
         # a bad flag value: the client's error in Docker (no "Error response from daemon")
         hint = f"\nhint: {e.hint}" if e.hint else ""
         raise UsageError(e.message + hint, command) from None
+    pending = None
+    if command == "run" and "threading" not in sys.modules:
+        from dockyard.runtime.shim_prefork import PendingShim
+
+        pending = PendingShim(attach=not ns.detach)
     try:
         container = ctx.engine.containers.create(req)
-    except NotFound as e:
-        if e.message.startswith("No such image"):
+    except BaseException as e:
+        if pending is not None:
+            pending.cancel()
+        if isinstance(e, NotFound) and e.message.startswith("No such image"):
             from dockyard.oci.reference import parse_reference
 
             ctx.err.write(f"Unable to find image '{parse_reference(req.image).familiar}' locally\n")
@@ -65,28 +77,28 @@ def _create(ctx: Context, args: list[str], command: str) -> tuple[Container, arg
                 "out of reach",
                 hint="dockyard bootstrap makes busybox, debian, python, redis and postgres; "
                 "dockyard load -i takes an image archive",
-            )
-        raise _as_run_error(e)
-    except DockyardError as e:
-        raise _as_run_error(e)
+            ) from None
+        if isinstance(e, DockyardError):
+            raise _as_run_error(e) from None
+        raise
     for warning in container.warnings:
         ctx.err.write(warning + "\n")
-    return container, ns
+    return container, ns, pending
 
 
 def create(ctx: Context, args: list[str], command: str = "create") -> int:
-    container, _ = _create(ctx, args, command)
+    container, _, _ = _create(ctx, args, command)
     ctx.print(container.id)
     return 0
 
 
 def run(ctx: Context, args: list[str], command: str = "run") -> int:
-    container, ns = _create(ctx, args, command)
+    container, ns, pending = _create(ctx, args, command)
     cid: str = container.id
     svc = ctx.engine.containers
     if ns.detach:
         try:
-            svc.start(cid)
+            svc.start(cid, pending=pending)
         except DockyardError as e:
             if ns.rm:
                 _remove_quietly(ctx, cid)
@@ -95,10 +107,12 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
             ctx.err.write(warning + "\n")
         ctx.print(cid)
         return 0
-    return _run_attached(ctx, cid, ns)
+    return _run_attached(ctx, cid, ns, pending)
 
 
-def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
+def _run_attached(
+    ctx: Context, cid: str, ns: argparse.Namespace, pending: PendingShim | None
+) -> int:
     from dockyard.cli.streams import SignalProxy, fileno, isatty, pump
 
     svc = ctx.engine.containers
@@ -107,6 +121,8 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
     auto_remove = bool(ns.rm)
     if tty and interactive and not isatty(fileno(sys.stdin)):
         ctx.err.write("the input device is not a TTY\n")
+        if pending is not None:
+            pending.cancel()
         _remove_quietly(ctx, cid)  # Docker checks before it creates anything
         return 1
     # Docker closes the container's stdin when the client's input ends only without a
@@ -115,7 +131,7 @@ def _run_attached(ctx: Context, cid: str, ns: argparse.Namespace) -> int:
     attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": once,
               "remove": auto_remove}  # we remove it: the shim need not run its hook  # fmt: skip
     try:
-        handle = svc.start(cid, attach=attach)
+        handle = svc.start(cid, attach=attach, pending=pending)
     except DockyardError as e:
         if auto_remove:
             _remove_quietly(ctx, cid)

@@ -1,0 +1,114 @@
+"""A shim forked before its container exists, for ``run``.
+
+``spawn_shim`` forks the shim once the container is made: the fork copies the whole
+caller (every module of the create path), and the copy then still has the runtime to
+import (executor, ctypes, the supervisor) before it can start anything -- all of it
+on the critical path of a ``run``. A :class:`PendingShim` is forked right after
+``run`` has parsed its flags, from a small process: while the caller makes the
+container (records, snapshot, bundle), the shim imports the runtime in parallel, on
+the other core, then waits. :meth:`PendingShim.start` hands it the container
+(``spawn_shim(..., pending=)``); from there on it is the same
+:func:`~dockyard.runtime.shim_bootstrap.bootstrap` and report as a spawned shim.
+
+If the caller gives up (:meth:`PendingShim.cancel`), or dies, the shim reads the end
+of its control pipe and exits: nothing was made, nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from dockyard.runtime.shim_client import ShimClient, await_start, close_fds_except
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
+    from dockyard.runtime.shim_client import ShimHandle
+
+
+class PendingShim:
+    """A detached process, ready to become a container's shim (module docstring).
+    ``attach``: it will get the pre-attached socket (``run`` without ``-d``)."""
+
+    def __init__(self, *, attach: bool, python: str = sys.executable) -> None:
+        import socket
+
+        ctl_r, self._ctl_w = os.pipe()
+        self._rep_r, rep_w = os.pipe()
+        self._mine: socket.socket | None = None
+        theirs = None
+        if attach:
+            self._mine, theirs = socket.socketpair()
+        tfd = theirs.fileno() if theirs is not None else -1
+        try:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    import gc
+
+                    gc.disable()  # no finalizer may close an fd number we reuse
+                    os.setsid()
+                    if os.fork():
+                        os._exit(0)
+                    close_fds_except({ctl_r, rep_w, tfd})
+                    _wait_then_bootstrap(ctl_r, rep_w, tfd, python)
+                finally:
+                    os._exit(1)
+            os.waitpid(pid, 0)
+        except BaseException:
+            self.cancel()
+            raise
+        finally:
+            os.close(ctl_r)
+            os.close(rep_w)
+            if theirs is not None:
+                theirs.close()
+
+    def start(self, client: ShimClient, attach: dict[str, bool] | None) -> ShimHandle:
+        """Hand the shim the container of ``client`` and return once it runs (as
+        :func:`~dockyard.runtime.shim_client.spawn_shim`)."""
+        t0 = time.monotonic()
+        msg = {"cdir": client.container_dir, "rundir": client.run_dir, "attach": attach}
+        try:
+            os.write(self._ctl_w, json.dumps(msg).encode())  # small: one write
+        finally:
+            os.close(self._ctl_w)
+            self._ctl_w = -1
+        r, self._rep_r = self._rep_r, -1
+        mine, self._mine = self._mine, None
+        return await_start(client, r, mine, t0)
+
+    def cancel(self) -> None:
+        """The container will not be started: the shim exits (idempotent)."""
+        for fd in (self._ctl_w, self._rep_r):
+            if fd >= 0:
+                os.close(fd)
+        self._ctl_w = self._rep_r = -1
+        if self._mine is not None:
+            self._mine.close()
+            self._mine = None
+
+
+def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> None:
+    """In the detached process: import the runtime, wait for the container, start it."""
+    import dockyard.runtime.bundle
+    import dockyard.runtime.executor
+    import dockyard.runtime.shim  # noqa: F401  (the point: imported while we wait)
+    from dockyard.runtime.shim_bootstrap import bootstrap
+
+    data = b""
+    while chunk := os.read(ctl, 65536):
+        data += chunk
+    if not data:
+        os._exit(0)  # cancelled, or the caller is gone
+    os.close(ctl)
+    msg = json.loads(data)
+    attach = msg.get("attach")
+    if attach is None and attach_fd >= 0:
+        os.close(attach_fd)
+        attach_fd = -1
+    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python)
