@@ -201,9 +201,7 @@ def test_process_fields() -> None:
 
 
 def test_host_bounding_set_reads_proc() -> None:
-    from dockyard.runtime import linux
-
-    names = linux.bounding_set()
+    names = caps.bounding_set()
     assert names and all(n in caps.CAP_NUMBERS for n in names)
     spec = build_spec(SpecOptions(args=("sh",), privileged=True, host_capabilities=names))
     assert spec.process.capabilities is not None

@@ -332,7 +332,7 @@ class ContainerBuilder:
 
     # -- the runtime spec and the shim's config -------------------------------------
     def _spec(self, args: Sequence[str], hostname: str, mounts: list[Mount]) -> RuntimeSpec:
-        from dockyard.runtime import linux
+        from dockyard.runtime import caps
         from dockyard.runtime import seccomp as sec  # seccomp
         from dockyard.runtime.spec_builder import SpecOptions, build_spec, merge_env
 
@@ -351,7 +351,7 @@ class ContainerBuilder:
                 cap_add=req.cap_add,
                 cap_drop=req.cap_drop,
                 privileged=req.privileged,
-                host_capabilities=linux.bounding_set(),
+                host_capabilities=caps.bounding_set(),
                 network=network,
                 uts_host=network == "host" and not req.hostname,
                 memory=req.memory,

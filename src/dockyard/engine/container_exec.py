@@ -195,9 +195,9 @@ def prepare_exec(
         raise Conflict(f"container {c.id} is not running") from e
     host_caps = None
     if cfg.privileged:
-        from dockyard.runtime import linux
+        from dockyard.runtime import caps
 
-        host_caps = linux.bounding_set()
+        host_caps = caps.bounding_set()
     # the create request's env (ContainerCreate.env), read without building the request
     env = json.loads(c.record.config).get("env") or ()
     term_from_tty = spec.process.terminal and not any(e.startswith("TERM=") for e in env)

@@ -101,3 +101,17 @@ def to_mask(names: Iterable[str]) -> int:
 def from_mask(mask: int) -> tuple[str, ...]:
     """Names of the bits set in ``mask``, in capability-number order (unknown bits dropped)."""
     return tuple(name for i, name in enumerate(CAPABILITIES) if mask >> i & 1)
+
+
+def bounding_set_mask(pid: int | str = "self") -> int:
+    """CapBnd of a process as a bit mask (from /proc: no ctypes on the create path)."""
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapBnd:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def bounding_set(pid: int | str = "self") -> tuple[str, ...]:
+    """The capability bounding set's names, for ``SpecOptions.host_capabilities``."""
+    return from_mask(bounding_set_mask(pid))

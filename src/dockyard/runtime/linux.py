@@ -238,21 +238,5 @@ def cap_last_cap() -> int:
         return int(f.read())
 
 
-def bounding_set_mask(pid: int | str = "self") -> int:
-    """CapBnd of a process as a bit mask."""
-    with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"CapBnd:"):
-                return int(line.split()[1], 16)
-    return 0
-
-
-def bounding_set(pid: int | str = "self") -> tuple[str, ...]:
-    """The capability bounding set's names, for ``SpecOptions.host_capabilities``."""
-    from dockyard.runtime.caps import from_mask
-
-    return from_mask(bounding_set_mask(pid))
-
-
 def has_cgroupns() -> bool:
     return os.path.exists("/proc/self/ns/cgroup")

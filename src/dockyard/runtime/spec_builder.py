@@ -210,7 +210,7 @@ class SpecOptions(DataRecord):
     cap_add: tuple[str, ...]
     cap_drop: tuple[str, ...]
     privileged: bool
-    host_capabilities: tuple[str, ...] | None  # host bounding set (linux.bounding_set)
+    host_capabilities: tuple[str, ...] | None  # host bounding set (caps.bounding_set)
     network: str  # "none": new empty netns; "host": none; "/path": join that netns
     pid_host: bool
     ipc_host: bool
