@@ -36,6 +36,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp
@@ -135,9 +136,35 @@ def _lib() -> Any:
     return lib
 
 
+def _lib_file() -> str | None:
+    """libseccomp.so.2 in a standard library directory: a look, not a dlopen (ctypes
+    and the library cost the create path ~2 ms; it only needs to know the library is
+    there and which one, the BPF itself comes from cached_filter's cache)."""
+    arch = getattr(sys.implementation, "_multiarch", "") or ""
+    for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib", "/lib"):
+        path = f"{d}/libseccomp.so.2"
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    return None
+
+
+def _lib_installed() -> bool:
+    return _lib_file() is not None or _lib() is not None
+
+
+def _library_identity() -> str:
+    """What names the installed libseccomp in the filter cache's key: its file
+    (path, size, mtime: an upgrade changes them), else its version via ctypes."""
+    path = _lib_file()
+    if path is None:
+        return library_version()
+    st = os.stat(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
 def available() -> bool:
     """libseccomp is installed and the kernel filters syscalls."""
-    if _lib() is None:
+    if not _lib_installed():
         return False
     try:
         with open("/proc/self/status", "rb") as f:
@@ -304,7 +331,7 @@ def _cache_key(sc: Seccomp) -> str:
     from dockyard._util.sha import sha256
 
     h = sha256(ENOSYS_STUB_VERSION)
-    h.update(f"\0{library_version()}\0{os.uname().machine}\0".encode())
+    h.update(f"\0{_library_identity()}\0{os.uname().machine}\0".encode())
     h.update(json.dumps(sc.to_dict(), sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
 
