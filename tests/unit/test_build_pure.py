@@ -216,7 +216,7 @@ def test_platforms(monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.build import platform as plat
 
     plat.host_platform.cache_clear()
-    monkeypatch.setattr(plat._platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(plat, "_machine", lambda: "aarch64")
     try:
         assert plat.host_platform() == ("linux", "arm64", "")
         args = plat.platform_args()

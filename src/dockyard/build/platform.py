@@ -12,7 +12,7 @@ is an error that names it and the host's.
 from __future__ import annotations
 
 import functools
-import platform as _platform
+import os
 
 from dockyard.errors import InvalidArgument
 
@@ -42,10 +42,16 @@ _ARCHES = {
 }
 
 
+def _machine() -> str:
+    """``uname -m``: platform.machine(), without importing platform (3 ms)."""
+    return os.uname().machine
+
+
 @functools.cache
 def host_platform() -> tuple[str, str, str]:
     """(os, arch, variant) of this machine: ``("linux", "amd64", "")``."""
-    arch, variant = _ARCHES.get(_platform.machine().lower(), (_platform.machine().lower(), ""))
+    machine = _machine().lower()
+    arch, variant = _ARCHES.get(machine, (machine, ""))
     return "linux", arch, variant
 
 
