@@ -22,7 +22,7 @@ from dockyard.storage.overlay import (
     overlay_options,
     short_link_name,
 )
-from dockyard.storage.snapshots import Snapshotter
+from dockyard.storage.snapshots import SHARED_INIT, Snapshotter
 
 EXTRA = ("index=off", "redirect_dir=off", "metacopy=off")
 
@@ -63,7 +63,9 @@ def test_prepare_returns_the_overlay_root_mount(snap: Snapshotter, tmp_path: Pat
     assert snap.lower_dirs("c1") == [top, bottom]
     assert snap.upper_dir("c1") == d / "upper"
     assert snap.keys() == ["c1"]
-    assert not [p for p in snap.root.iterdir() if p.name.startswith(".")]
+    # nothing half-made: only the init layer every snapshot shares (c1/init links to it)
+    assert [p.name for p in snap.root.iterdir() if p.name.startswith(".")] == [SHARED_INIT]
+    assert os.readlink(d / "init") == f"../{SHARED_INIT}"
 
 
 def test_upper_root_takes_the_image_roots_mode(snap: Snapshotter, tmp_path: Path) -> None:
@@ -236,7 +238,7 @@ def test_remove_leaves_nothing(snap: Snapshotter, tmp_path: Path) -> None:
     snap.prepare("c1", [layer])
     (snap.upper_dir("c1") / "file").write_text("x")
     snap.remove("c1")
-    assert sorted(p.name for p in snap.root.iterdir()) == []
+    assert sorted(p.name for p in snap.root.iterdir()) == [SHARED_INIT]  # the store's own
     assert layer.is_dir() and (layer / "f0").exists()
 
 

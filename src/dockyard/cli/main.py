@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.runtime import cgroup_warm
 
         cgroup_warm.start()  # the cgroup join's kernel wait, while we import and prepare
+    if name == "run":
+        from dockyard.runtime import shim_prefork
+
+        shim_prefork.fork_ahead()  # it imports the runtime while we make the container
     from dockyard.cli.runner import run_command
 
     return run_command(entry[0], name, cmd_args, opts)

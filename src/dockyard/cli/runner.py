@@ -46,6 +46,10 @@ def _run_command(target: str, name: str, args: list[str], opts: dict[str, str]) 
         return 141
     finally:
         ctx.close()
+        if name == "run":
+            from dockyard.runtime import shim_prefork
+
+            shim_prefork.discard()  # forked ahead, not taken: the command failed first
 
 
 def _is_entry_point() -> bool:

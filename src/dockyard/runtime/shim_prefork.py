@@ -72,6 +72,9 @@ class PendingShim:
         """Hand the shim the container of ``client`` and return once it runs (as
         :func:`~dockyard.runtime.shim_client.spawn_shim`)."""
         t0 = time.monotonic()
+        if attach is None and self._mine is not None:
+            self._mine.close()  # forked for a run that turned out detached
+            self._mine = None
         msg = {"cdir": client.container_dir, "rundir": client.run_dir, "attach": attach}
         try:
             os.write(self._ctl_w, json.dumps(msg).encode())  # small: one write
@@ -91,6 +94,36 @@ class PendingShim:
         if self._mine is not None:
             self._mine.close()
             self._mine = None
+
+
+# -- one per process, forked first thing (cli/main.py for run) ------------------------
+
+_ahead: tuple[int, PendingShim] | None = None
+
+
+def fork_ahead() -> None:
+    """Fork a :class:`PendingShim` now, before the caller imports anything more (the
+    smaller the process, the cheaper the fork); :func:`take` hands it over. With an
+    attach socket either way (a detached run closes it). Single-threaded callers only."""
+    global _ahead
+    if _ahead is None and "threading" not in sys.modules:
+        _ahead = (os.getpid(), PendingShim(attach=True))
+
+
+def take() -> PendingShim | None:
+    """The shim :func:`fork_ahead` made in this process, once (None if none)."""
+    global _ahead
+    ahead, _ahead = _ahead, None
+    if ahead is None or ahead[0] != os.getpid():
+        return None
+    return ahead[1]
+
+
+def discard() -> None:
+    """Cancel a shim forked ahead that nobody took (the command failed before)."""
+    pending = take()
+    if pending is not None:
+        pending.cancel()
 
 
 def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> None:

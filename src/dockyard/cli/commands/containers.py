@@ -59,10 +59,10 @@ def _create(
         hint = f"\nhint: {e.hint}" if e.hint else ""
         raise UsageError(e.message + hint, command) from None
     pending = None
-    if command == "run" and "threading" not in sys.modules:
-        from dockyard.runtime.shim_prefork import PendingShim
+    if command == "run":
+        from dockyard.runtime import shim_prefork
 
-        pending = PendingShim(attach=not ns.detach)
+        pending = shim_prefork.take()  # forked by cli/main.py before the imports
     try:
         container = ctx.engine.containers.create(req)
     except BaseException as e:
