@@ -6,12 +6,12 @@ Each store owns its tables and declares its schema with ``ensure_schema``; the
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from pathlib import Path
 
 
-def open_db(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def open_db(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -27,7 +26,9 @@ def run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -
 
 def _run_command(target: str, name: str, args: list[str], opts: dict[str, str]) -> int:
     module_name, func_name = target.split(":")
-    module = importlib.import_module(f"dockyard.cli.commands.{module_name}")
+    # __import__, not importlib.import_module: the importlib package imports warnings
+    # (~0.8 ms together, on every command)
+    module = __import__(f"dockyard.cli.commands.{module_name}", fromlist=[func_name])
     func: Callable[[Context, list[str]], int] = getattr(module, func_name)
     ctx = Context.from_options(opts, command=name)
     try:

@@ -51,8 +51,8 @@ def list_containers(config: EngineConfig, db: sqlite3.Connection) -> list[Listed
     """Every container, newest first, with its state (ContainerService.all()'s order).
 
     The directories are ContainerService.container_dir / run_dir."""
-    root = os.path.join(config.root, "containers")
-    runroot = os.path.join(config.runroot, "containers")
+    root = os.path.join(config.root_dir, "containers")
+    runroot = os.path.join(config.runroot_dir, "containers")
     out = []
     for r in ContainerRecords(db).all():
         client = ShimClient(os.path.join(runroot, r.id), os.path.join(root, r.id))
@@ -68,8 +68,8 @@ class ContainerLookup:
 
     def __init__(self, config: EngineConfig, db: sqlite3.Connection) -> None:
         self.records = ContainerRecords(db)
-        self.root = os.path.join(config.root, "containers")
-        self.runroot = os.path.join(config.runroot, "containers")
+        self.root = os.path.join(config.root_dir, "containers")
+        self.runroot = os.path.join(config.runroot_dir, "containers")
 
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.root, cid)

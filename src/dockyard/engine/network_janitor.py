@@ -90,7 +90,7 @@ def janitor_main(root: str, runroot: str, linger: float) -> None:
             if wait <= 0:
                 break
             time.sleep(wait + 0.05)
-        if state.is_dir() and config.state_db.is_file():
+        if state.is_dir() and os.path.isfile(config.state_db):
             db = open_db(config.state_db)
             try:
                 from dockyard.engine.networks import NetworkService

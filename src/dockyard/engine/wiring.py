@@ -6,6 +6,7 @@ flag parse touch no disk.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from functools import cached_property
 
@@ -27,7 +28,7 @@ class Engine:
     def db(self) -> sqlite3.Connection:
         from dockyard._util.db import open_db
 
-        self.config.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        os.makedirs(self.config.root_dir, mode=0o711, exist_ok=True)
         return open_db(self.config.state_db)
 
     @cached_property
