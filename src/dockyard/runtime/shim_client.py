@@ -14,9 +14,10 @@ That detached process runs :mod:`dockyard.runtime.shim_bootstrap`; an external
 runtime (crun, runc) is driven by :mod:`dockyard.runtime.shim_external`.
 Two ways to get that detached process (``mode``):
 
-- ``fork`` (default when the caller is single-threaded, as the CLI is): fork twice;
-  the copy of the caller already has the interpreter and the executor imported
-  (spawn_shim imports it once before forking).
+- ``fork`` (default when the caller is single-threaded, as the CLI is): fork twice
+  (:class:`~dockyard.runtime.shim_prefork.PendingShim`, started at once; ``run``
+  forks it ahead, before its own imports); the copy of the caller has the
+  interpreter, and imports the runtime itself.
 - ``exec`` (default when the caller runs threads, as the API server will, where
   forking is unsafe): a new ``python -I -S`` that imports the executor first.
 
@@ -203,13 +204,18 @@ def spawn_shim(
     if client.shim_alive() or client.pid:
         raise Conflict(f"container {os.path.basename(cdir)} is already running",
                        hint="stop it first, or remove it with rm -f")  # fmt: skip
-    if pending is not None:
-        return pending.start(client, attach)
     if mode == "auto":
         mode = "fork" if _single_threaded() else "exec"
     if mode not in ("fork", "exec"):
         raise InvalidArgument(f"invalid shim spawn mode {mode!r}")
+    if pending is None and mode == "fork":
+        from dockyard.runtime.shim_prefork import PendingShim
+
+        pending = PendingShim(attach=attach is not None, python=python)
+    if pending is not None:
+        return pending.start(client, attach)
     import socket
+    import subprocess
 
     t0 = time.monotonic()
     r, w = os.pipe()
@@ -218,35 +224,12 @@ def spawn_shim(
         mine, theirs = socket.socketpair()
     tfd = theirs.fileno() if theirs is not None else -1
     try:
-        if mode == "fork":
-            import dockyard.runtime.bundle
-            import dockyard.runtime.executor
-            import dockyard.runtime.shim  # noqa: F401  (once here, not in every child)
-            from dockyard.runtime.shim_bootstrap import bootstrap
-
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    import gc
-
-                    gc.disable()  # no finalizer may close an fd number we reuse
-                    os.setsid()
-                    if os.fork():
-                        os._exit(0)
-                    close_fds_except({w, tfd})
-                    bootstrap(cdir, rundir, w, tfd, attach, python)
-                finally:
-                    os._exit(1)
-            os.waitpid(pid, 0)
-        else:
-            import subprocess
-
-            opts = {"report_fd": w, "attach_fd": tfd, "attach": attach}
-            argv = shim_argv(python, "start", cdir, rundir, json.dumps(opts))
-            null = subprocess.DEVNULL
-            fds = [fd for fd in (w, tfd) if fd >= 0]
-            subprocess.run(argv, pass_fds=fds, check=False, stdin=null, stdout=null, stderr=null,
-                           start_new_session=True)  # fmt: skip
+        opts = {"report_fd": w, "attach_fd": tfd, "attach": attach}
+        argv = shim_argv(python, "start", cdir, rundir, json.dumps(opts))
+        null = subprocess.DEVNULL
+        fds = [fd for fd in (w, tfd) if fd >= 0]
+        subprocess.run(argv, pass_fds=fds, check=False, stdin=null, stdout=null, stderr=null,
+                       start_new_session=True)  # fmt: skip
     except BaseException:
         os.close(r)
         if mine is not None:
