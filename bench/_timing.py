@@ -32,15 +32,23 @@ def median_ms(
     return statistics.median(times)
 
 
+def peers_wanted() -> bool:
+    """``--no-peers`` on any benchmark's command line: never call docker or podman
+    (running podman changes the firewall; see the README)."""
+    import sys
+
+    return "--no-peers" not in sys.argv
+
+
 def docker_running() -> bool:
-    if shutil.which("docker") is None:
+    if not peers_wanted() or shutil.which("docker") is None:
         return False
     r = subprocess.run(["docker", "info"], capture_output=True)
     return r.returncode == 0
 
 
 def podman_available() -> bool:
-    return shutil.which("podman") is not None
+    return peers_wanted() and shutil.which("podman") is not None
 
 
 def dockyard_cmd() -> list[str]:
