@@ -27,8 +27,6 @@ DEFAULT_MODES = ("default", "bridge", "")
 DATABASE_PORTS = {5432: "postgres", 3306: "mysql", 6379: "redis", 27017: "mongodb"}
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 MTU_OPT = "com.docker.network.driver.mtu"
-# Docker's fallback when the host has only loopback resolvers (systemd-resolved)
-FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
 
 
 def endpoint_id(network_id: str, container_id: str) -> str:
