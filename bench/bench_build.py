@@ -2,7 +2,8 @@
 10,000-file context, and a one-file RUN on a 160 MB root filesystem.
 
 Run as root after ../shared/bench/peers.sh for the Docker/Podman columns; stop the
-peers afterwards (../shared/bench/peers.sh stop).
+peers afterwards (../shared/bench/peers.sh stop). ``--no-peers``: dockyard only (no
+``docker info``, no podman; peers.sh changes the firewall, which the network tests mind).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import docker_running, median_ms, podman_available, private_engine, report
 
 THREE_STEPS = "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n"
+PEERS = "--no-peers" not in sys.argv
 LEGACY = {**os.environ, "DOCKER_BUILDKIT": "0"}
 # BuildKit through Debian's docker 20.10 CLI (it speaks BuildKit's session API itself;
 # the 28.x CLI first in PATH needs buildx, which is not installed here)
@@ -44,7 +46,7 @@ def bench_three_steps(dy: list[str], work: Path) -> None:
     cached = median_ms([*dy, "build", "-q", ctx], 15)
     cold_peers: dict[str, float] = {}
     cached_peers: dict[str, float] = {}
-    if docker_running():
+    if PEERS and docker_running():
         cmd = ["docker", "build", "-q", ctx]
         bk = [BUILDKIT_CLI, "build", "-q", ctx]
         no_cache = [BUILDKIT_CLI, "build", "--no-cache", "-q", ctx]
@@ -54,7 +56,7 @@ def bench_three_steps(dy: list[str], work: Path) -> None:
         cached_peers["docker legacy"] = median_ms(cmd, 10, env=LEGACY)
         subprocess.run(bk, env=BUILDKIT, check=True, capture_output=True)
         cached_peers["docker buildkit"] = median_ms(bk, 10, env=BUILDKIT)
-    if podman_available():
+    if PEERS and podman_available():
         cmd = ["podman", "build", "-q", ctx]
         cold_peers["podman"] = median_ms([*cmd[:2], "--no-cache", *cmd[2:]], 5)
         subprocess.run(cmd, check=True, capture_output=True)
@@ -72,7 +74,7 @@ def bench_big_context(dy: list[str], work: Path) -> None:
     subprocess.run([*dy, "build", "-q", ctx], check=True, stdout=subprocess.DEVNULL)
     cached = median_ms([*dy, "build", "-q", ctx], 5)
     peers: dict[str, float] = {}
-    if docker_running():
+    if PEERS and docker_running():
         cmd = ["docker", "build", "-q", ctx]
         bk = [BUILDKIT_CLI, "build", "-q", ctx]
         subprocess.run(cmd, env=LEGACY, check=True, capture_output=True)

@@ -52,6 +52,20 @@ REPLAY_NEVER = (
     "dockyard.storage",
 )
 
+# What a cold, step-by-step build (COPY and RUN, --no-cache) never imports: the
+# builder's classes are made without dataclasses (dockyard._util.litedc) and its
+# annotations stay strings. A regression here costs a cold build 5-15 ms.
+COLD_NEVER = (
+    "argparse",
+    "typing",
+    "dataclasses",
+    "inspect",
+    "ast",
+    "secrets",
+    "hmac",
+    "tempfile",
+)
+
 DOCKERFILE = """\
 FROM busybox
 ARG V=1
@@ -216,3 +230,19 @@ def test_removed_image_or_cache_or_moved_base_is_a_miss(dockyard: list[str], ctx
     finally:
         subprocess.run([*dockyard, "tag", old, "busybox"], check=True)
     subprocess.run([*dockyard, "rmi", "-f", "dyrep-gone", "dyrep-base"], capture_output=True)
+
+
+def test_cold_build_imports_stay_lean(dockyard: list[str], ctx: Path) -> None:
+    # once first: the root's first RUN also makes the default network (its own imports)
+    subprocess.run([*dockyard, "build", "-q", str(ctx)], check=True, capture_output=True)
+    cmd = [dockyard[0], "-X", "importtime", *dockyard[1:], "build", "--no-cache", "-q", str(ctx)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "dockyard.build.dispatch" in names  # built step by step
+    found = sorted(n for n in names for p in COLD_NEVER if n == p or n.startswith(p + "."))
+    assert not found, f"imported on the cold-build path: {found}"

@@ -13,9 +13,9 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 
 from dockyard._util.db import ensure_schema
+from dockyard._util.litedc import dataclass
 from dockyard.build.hashing import SourceHash
 
 _DDL = """

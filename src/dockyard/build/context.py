@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
+from dockyard._util.litedc import dataclass
 from dockyard.dockerfile.ignore import (
     IgnoreMatcher,
     ignore_file_for,
@@ -31,6 +28,10 @@ from dockyard.dockerfile.ignore import (
     read_ignore_patterns,
 )
 from dockyard.errors import InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 
@@ -80,6 +81,8 @@ class BuildContext:
     # -- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
         if self._owned_dir is not None:
+            import shutil
+
             shutil.rmtree(self._owned_dir, ignore_errors=True)
             self._owned_dir = None
 
@@ -132,6 +135,9 @@ def open_context(
     if source == "-":
         if stdin is None:
             raise InvalidArgument("no build context on stdin")
+        import shutil
+        import tempfile
+
         owned = Path(tempfile.mkdtemp(prefix="dy-context-", dir=tmp_dir))
         try:
             head = stdin.read(512)
@@ -169,6 +175,8 @@ def open_context(
         )
     except BaseException:
         if owned is not None:
+            import shutil
+
             shutil.rmtree(owned, ignore_errors=True)
         raise
 

@@ -18,9 +18,9 @@ import posixpath
 import shutil
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard._util.litedc import dataclass, field
 from dockyard.build.paths import check_multi_source, file_target, scoped_path
 from dockyard.errors import InvalidArgument
 

@@ -16,13 +16,13 @@ and in the RUN environment.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dockyard._util.litedc import dataclass, field, replace
 from dockyard.build import events as ev
 from dockyard.build.cache import BuildCache, StepInputs
 from dockyard.build.context import BuildContext
@@ -364,7 +364,7 @@ class Builder:
         inputs = StepInputs(state.image_id, created_by + "\n" + _config_json(config))
         if self._cached(state, inputs):
             return
-        fake = secrets.token_hex(32)
+        fake = os.urandom(32).hex()
         self.emit(ev.ContainerStarted(fake))
         self.emit(ev.ContainerRemoved(fake))
         history = HistoryEntry(
@@ -380,7 +380,7 @@ class Builder:
         inputs = StepInputs(state.image_id, created_by + "\n" + _config_json(config))
         if self._cached(state, inputs):
             return
-        fake = secrets.token_hex(32)
+        fake = os.urandom(32).hex()
         self.emit(ev.ContainerStarted(fake))
         history = HistoryEntry(created=_now(), created_by=created_by, author=config.author)
         with self.backend.workspace(state.image_id) as ws:

@@ -8,12 +8,16 @@ renders them (Docker's classic ``Step 2/5 : ...`` lines, or ``-q``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from dockyard.oci.image import HistoryEntry, ImageConfig
+from dockyard._util.litedc import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+    from typing import Protocol
+
+    from dockyard.oci.image import HistoryEntry, ImageConfig
 
 
 @dataclass(frozen=True)
@@ -141,63 +145,69 @@ class RunResult:
     container_id: str
 
 
-class Workspace(Protocol):
-    """A writable root filesystem over an image (an overlay snapshot): ``root`` its
-    merged view (mounted while the workspace is open), ``upper`` its changes."""
+# the engine's side, for type checking only (nothing checks them at run time)
+if TYPE_CHECKING:
 
-    @property
-    def root(self) -> Path: ...
+    class Workspace(Protocol):
+        """A writable root filesystem over an image (an overlay snapshot): ``root`` its
+        merged view (mounted while the workspace is open), ``upper`` its changes."""
 
-    @property
-    def upper(self) -> Path: ...
+        @property
+        def root(self) -> Path: ...
 
+        @property
+        def upper(self) -> Path: ...
 
-class Backend(Protocol):
-    def base_image(self, name: str, *, pull: bool) -> BaseImage:
-        """``FROM name``: NotFound when there is no such image."""
-        ...
+    class Backend(Protocol):
+        def base_image(self, name: str, *, pull: bool) -> BaseImage:
+            """``FROM name``: NotFound when there is no such image."""
+            ...
 
-    def image(self, image_id: str) -> BaseImage | None:
-        """A stored image, or None (a cache entry whose image was removed)."""
-        ...
+        def image(self, image_id: str) -> BaseImage | None:
+            """A stored image, or None (a cache entry whose image was removed)."""
+            ...
 
-    def workspace(self, parent_id: str) -> AbstractContextManager[Workspace]:
-        """A writable root over ``parent_id`` (``""``: empty), mounted for the block."""
-        ...
+        def workspace(self, parent_id: str) -> AbstractContextManager[Workspace]:
+            """A writable root over ``parent_id`` (``""``: empty), mounted for the block."""
+            ...
 
-    def read_only_root(self, image_id: str) -> AbstractContextManager[Path]:
-        """``COPY --from``: the image's files, mounted for the block."""
-        ...
+        def read_only_root(self, image_id: str) -> AbstractContextManager[Path]:
+            """``COPY --from``: the image's files, mounted for the block."""
+            ...
 
-    def scratch_over(self, lower: Path) -> AbstractContextManager[Path]:
-        """A writable view of the directory ``lower`` whose writes are dropped after
-        the block (``RUN --mount=type=bind,rw``)."""
-        ...
+        def scratch_over(self, lower: Path) -> AbstractContextManager[Path]:
+            """A writable view of the directory ``lower`` whose writes are dropped after
+            the block (``RUN --mount=type=bind,rw``)."""
+            ...
 
-    def state_dir(self, name: str) -> Path:
-        """A directory of the engine's for the builder's own state (``name``:
-        ``build-cache-mounts``), kept between builds."""
-        ...
+        def state_dir(self, name: str) -> Path:
+            """A directory of the engine's for the builder's own state (``name``:
+            ``build-cache-mounts``), kept between builds."""
+            ...
 
-    def private_tmp(self) -> Path:
-        """A root-only directory for short-lived files that must not reach the disk
-        if avoidable (build secrets): under the runroot."""
-        ...
+        def private_tmp(self) -> Path:
+            """A root-only directory for short-lived files that must not reach the disk
+            if avoidable (build secrets): under the runroot."""
+            ...
 
-    def commit(
-        self, parent_id: str, config: ImageConfig, history: HistoryEntry, changes: Workspace | None
-    ) -> BaseImage:
-        """A new image: ``config`` (the parent's layers and history) plus ``changes``
-        as a layer and ``history`` (``empty_layer`` when there are no changes)."""
-        ...
+        def commit(
+            self,
+            parent_id: str,
+            config: ImageConfig,
+            history: HistoryEntry,
+            changes: Workspace | None,
+        ) -> BaseImage:
+            """A new image: ``config`` (the parent's layers and history) plus ``changes``
+            as a layer and ``history`` (``empty_layer`` when there are no changes)."""
+            ...
 
-    def run(
-        self,
-        request: RunRequest,
-        emit: Emit,
-        commit: Callable[[Workspace], BaseImage],
-    ) -> tuple[RunResult, BaseImage | None]:
-        """Run a RUN step's container; on exit 0 call ``commit`` with its changes."""
-        ...
+        def run(
+            self,
+            request: RunRequest,
+            emit: Emit,
+            commit: Callable[[Workspace], BaseImage],
+        ) -> tuple[RunResult, BaseImage | None]:
+            """Run a RUN step's container; on exit 0 call ``commit`` with its changes."""
+            ...
 
-    def tag(self, image_id: str, refs: tuple[str, ...]) -> None: ...
+        def tag(self, image_id: str, refs: tuple[str, ...]) -> None: ...

@@ -10,8 +10,7 @@ input changed) comes from the cache as the build goes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dockyard._util.litedc import dataclass
 from dockyard.build.context import BuildContext
 
 # (pattern to suggest, top-level or any-depth directory/file names it covers)

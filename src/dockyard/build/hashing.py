@@ -17,8 +17,9 @@ import json
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from dockyard._util.litedc import dataclass, field
 
 _CHUNK = 1 << 20
 

@@ -12,8 +12,8 @@ the whole check, EXPOSE and VOLUME add to sets.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, replace
 
+from dockyard._util.litedc import dataclass, replace
 from dockyard.build.history import DEFAULT_SHELL, go_list_q, go_list_v, healthcheck_text
 from dockyard.dockerfile import instructions as ins
 from dockyard.oci.image import ContainerConfig

@@ -20,9 +20,9 @@ import hashlib
 import os
 import posixpath
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard._util.litedc import dataclass
 from dockyard.errors import InvalidArgument, NotFound, Unsupported
 
 UNNAMED = "__unnamed__"

@@ -28,15 +28,13 @@ from __future__ import annotations
 import fcntl
 import os
 import posixpath
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from dockyard._util.litedc import dataclass
 from dockyard.build import events as ev
 from dockyard.build.context import BuildContext
 from dockyard.build.hashing import HashMemo, entry_digest
@@ -295,6 +293,9 @@ class MountPreparer:
             return
         base = self.backend.private_tmp()
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        import shutil
+        import tempfile
+
         holder = Path(tempfile.mkdtemp(prefix="secret-", dir=base))
         stack.callback(shutil.rmtree, holder, True)
         path = holder / "secret"
@@ -334,6 +335,8 @@ class MountPreparer:
     def _new_cache_dir(self, directory: Path, r: ResolvedMount, stack: ExitStack) -> None:
         m = r.mount
         tmp = directory.with_name(directory.name + ".new")
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)
         if m.from_:  # seeded from the stage's or image's files
             root = stack.enter_context(self.backend.read_only_root(r.image_id))
@@ -362,6 +365,9 @@ class MountPreparer:
             if source.is_dir():
                 source = stack.enter_context(self.backend.scratch_over(source))
             else:
+                import shutil
+                import tempfile
+
                 holder = Path(tempfile.mkdtemp(prefix="bind-", dir=self._tmp()))
                 stack.callback(shutil.rmtree, holder, True)
                 shutil.copy2(source, holder / source.name, follow_symlinks=False)
@@ -383,6 +389,9 @@ class MountPreparer:
             return scoped_path(context.root, rel)
         if not any(not p.startswith("!") for p in context.patterns):
             return scoped_path(context.root, rel) if rel else context.root
+        import shutil
+        import tempfile
+
         view = Path(tempfile.mkdtemp(prefix="bind-", dir=self._tmp()))
         stack.callback(shutil.rmtree, view, True)
         prefix = rel + "/" if rel else ""

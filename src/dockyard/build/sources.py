@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard._util.litedc import dataclass
 from dockyard.build.context import BuildContext
 from dockyard.build.copier import CopyItem, CopyPlan, parse_chmod
 from dockyard.build.hashing import HashMemo, SourceHash, combine, entry_digest, text_digest
@@ -72,6 +71,8 @@ def prepare_transfer(
                     hint="use ADD to download a file",
                 )
             checksum = instruction.checksum if isinstance(instruction, ins.Add) else ""
+            import tempfile
+
             got = download(src, Path(tempfile.mkdtemp(dir=download_dir)), checksum)
             if not got.name and instruction.dest.endswith("/"):
                 raise InvalidArgument(f"ADD failed: cannot determine filename for source {src}")

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import ClassVar, Self
 
+from dockyard._util.litedc import dataclass, field, replace
 from dockyard.dockerfile.errors import DockerfileError
 from dockyard.dockerfile.mounts import RunMount, parse_mount
 from dockyard.dockerfile.parser import Heredoc
 from dockyard.dockerfile.shell import Lexer, ShellError
 from dockyard.oci.image import Healthcheck as ConfigHealthcheck
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar, Self
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
+from dockyard._util.litedc import dataclass, replace
 from dockyard.dockerfile.errors import DockerfileError, with_suggestion
 from dockyard.errors import InvalidArgument
 

@@ -24,8 +24,8 @@ Every :class:`Node` keeps its line range and the original text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 
+from dockyard._util.litedc import dataclass, field, replace
 from dockyard.dockerfile.errors import DockerfileError
 from dockyard.dockerfile.shell import GO_SPACE, Lexer, ShellError
 from dockyard.dockerfile.words import (

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from dockyard._util.litedc import dataclass, field
 from dockyard.errors import InvalidArgument
 
 # Go's unicode.IsSpace (Python's str.isspace also counts \x1c-\x1f).

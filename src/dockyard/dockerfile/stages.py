@@ -9,8 +9,7 @@ the file and line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
+from dockyard._util.litedc import dataclass, replace
 from dockyard.dockerfile import instructions as ins
 from dockyard.dockerfile.errors import DockerfileError
 from dockyard.dockerfile.parser import Directives, parse

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TypedDict
 
+from dockyard._util.litedc import replace
 from dockyard.dockerfile import instructions as ins
 from dockyard.dockerfile.errors import DockerfileError, with_suggestion
 from dockyard.dockerfile.flags import Flags
@@ -48,11 +47,15 @@ def instruction_from_node(node: Node, *, escape: str = "\\") -> ins.Instruction:
         raise e.located(line=node.start, end_line=node.end) from None
 
 
-class _Base(TypedDict):
-    start: int
-    end: int
-    original: str
-    escape: str
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class _Base(TypedDict):
+        start: int
+        end: int
+        original: str
+        escape: str
 
 
 class _Request:

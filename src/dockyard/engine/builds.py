@@ -12,13 +12,12 @@ A step's layer is the upper directory written as a tar (whiteouts as
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dockyard._util.litedc import dataclass, replace
 from dockyard.build import events as ev
 from dockyard.build.cache import BuildCache, StepInputs
 from dockyard.build.context import BuildContext
@@ -127,7 +126,7 @@ class EngineBackend:
     # -- root filesystems ----------------------------------------------------------------------
     @contextmanager
     def workspace(self, parent_id: str) -> Iterator[ev.Workspace]:
-        key = f"build-{secrets.token_hex(12)}"
+        key = f"build-{os.urandom(12).hex()}"
         lowers: list[Path] = []
         if parent_id:
             record = self.images.store.get(parent_id)
@@ -149,7 +148,7 @@ class EngineBackend:
 
     @contextmanager
     def scratch_over(self, lower: Path) -> Iterator[Path]:
-        key = f"build-{secrets.token_hex(12)}"
+        key = f"build-{os.urandom(12).hex()}"
         snapshots = self.snapshots
         snapshots.prepare(key, [lower], init=False)
         try:

@@ -24,10 +24,9 @@ import os
 import posixpath
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
 
+from dockyard._util.litedc import dataclass
 from dockyard.errors import InvalidArgument, InvalidContent, Unsupported
 from dockyard.image.tarstream import (
     BLK,
@@ -44,8 +43,10 @@ from dockyard.image.tarstream import (
     open_tar_stream,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
+    from typing import BinaryIO, Final
 
 __all__ = [
     "AppliedLayer",

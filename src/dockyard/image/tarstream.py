@@ -18,16 +18,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import queue
-import threading
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Final
 
+from dockyard._util.litedc import dataclass, field
 from dockyard.errors import InvalidContent
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO, Final
+
     from _typeshed import WriteableBuffer
 
 BLOCK: Final = 512
@@ -237,6 +237,9 @@ class _Prefetch:
     overlap with the system calls of the extraction, as gzip runs beside `tar -xz`."""
 
     def __init__(self, read: Callable[[int], bytes]) -> None:
+        import queue
+        import threading
+
         self.hash = hashlib.sha256()  # of everything read; complete once get() gave b""
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=4)
         self._stop = threading.Event()
@@ -247,6 +250,8 @@ class _Prefetch:
         self._thread.start()
 
     def _run(self, read: Callable[[int], bytes]) -> None:
+        import queue
+
         while not self._stop.is_set():
             item: bytes | BaseException
             try:
