@@ -255,10 +255,13 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, text: str, timeout: float = 90) -> None:
+    def wait_for(self, text: str, timeout: float = 90, after: str = "") -> None:
+        """Wait until ``text`` is in the output (only after ``after``'s first line)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output():
+            out = self.output()
+            start = out.find(after) if after else 0
+            if start >= 0 and text in out[start:]:
                 return
             if self.proc.poll() is not None:
                 break
@@ -353,8 +356,11 @@ def test_postgres_entrypoint_initialises_and_serves(scratch: Path) -> None:
         scratch / "postgres.log",
     )
     try:
-        server.wait_for("PostgreSQL init process complete; ready for start up.")
-        server.wait_for("database system is ready to accept connections\n", timeout=60)
+        done = "PostgreSQL init process complete; ready for start up."
+        server.wait_for(done)
+        # the entrypoint's temporary server said "ready" too, before it: wait for the real
+        # server's line (pg_isready raced it and saw "rejecting connections")
+        server.wait_for("database system is ready to accept connections\n", 60, after=done)
         ready = in_chroot(root, "pg_isready", "-h", "/run/postgresql", "-p", port, "-U", "postgres")
         assert "accepting connections" in ready
         rows = in_chroot(
