@@ -11,11 +11,7 @@ step-by-step build.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,22 +69,6 @@ COPY a.txt /a.txt
 RUN echo built-$V > /built
 LABEL v=$V
 """
-
-
-@pytest.fixture(scope="module")
-def dockyard() -> Iterator[list[str]]:
-    root = Path(tempfile.mkdtemp(prefix="dyrep", dir="/var/tmp"))
-    runroot = Path(tempfile.mkdtemp(prefix="dy", dir="/tmp"))
-    argv = [sys.executable, "-m", "dockyard", "--root", str(root), "--runroot", str(runroot)]
-    try:
-        subprocess.run([*argv, "bootstrap", "-q", "busybox"], check=True, timeout=300)
-        yield argv
-    finally:
-        ids = subprocess.run([*argv, "ps", "-aq"], capture_output=True, text=True).stdout
-        if ids.split():
-            subprocess.run([*argv, "rm", "-f", *ids.split()], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def build(argv: list[str], *args: str) -> tuple[str, str, bool]:
