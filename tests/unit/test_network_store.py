@@ -16,7 +16,7 @@ from dockyard.errors import AlreadyExists, Conflict, NotFound
 from dockyard.network import bridge as br
 from dockyard.network import hostports
 from dockyard.network import netlink as nl
-from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore, Published, ps_columns
+from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore, Published, ps_columns_all
 
 
 def net(name: str, nid: str, subnet: str = "172.18.0.0/16", **kw: object) -> NetworkRecord:
@@ -111,13 +111,13 @@ def test_published_and_ps_columns(store: NetworkStore) -> None:
     assert store.published("c1") == [p]
     with pytest.raises(sqlite3.IntegrityError):
         store.add_published([Published("c2", "tcp", "", 8080, 81)])
-    assert ps_columns(store.conn, "c1") == (["alpha"], [p])
+    assert ps_columns_all(store.conn)["c1"] == (["alpha"], [p])
     store.remove_published("c1")
     assert store.published() == []
 
 
 def test_ps_columns_before_any_network(tmp_path: Path) -> None:
-    assert ps_columns(open_db(tmp_path / "x.db"), "c1") == ([], [])
+    assert ps_columns_all(open_db(tmp_path / "x.db")) == {}
 
 
 def _decoded(msg: bytes) -> tuple[int, int, dict[int, bytes]]:

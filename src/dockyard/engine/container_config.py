@@ -252,8 +252,12 @@ class ContainerCreate(DataRecord):
     def bridged(self) -> bool:
         """On bridge networks (not host, none, container:): only such a container
         ever has network endpoints (``network connect`` refuses the others)."""
-        mode = self.network
-        return mode not in ("host", "none") and not mode.startswith("container:")
+        return is_bridge_mode(self.network)
+
+
+def is_bridge_mode(mode: str) -> bool:
+    """A ``--network`` value that puts the container on a bridge network."""
+    return mode not in ("host", "none") and not mode.startswith("container:")
 
 
 def _plain(value: Any) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dockyard._util.record import Record
 from dockyard._util.sha import sha256
+from dockyard.engine.container_config import is_bridge_mode as is_bridge_mode  # re-exported
 from dockyard.network import bridge as br
 from dockyard.network.store import Endpoint, NetworkRecord
 
@@ -35,10 +36,6 @@ def endpoint_id(network_id: str, container_id: str) -> str:
 
 def sandbox_id(container_id: str) -> str:
     return sha256(f"sandbox/{container_id}".encode()).hexdigest()
-
-
-def is_bridge_mode(mode: str) -> bool:
-    return mode not in ("host", "none") and not mode.startswith("container:")
 
 
 class Attachment(Record):

@@ -359,34 +359,10 @@ class NetworkStore:
         self.conn.execute("DELETE FROM published_ports WHERE container_id = ?", (container_id,))
 
 
-def ps_columns(conn: sqlite3.Connection, container_id: str) -> tuple[list[str], list[Published]]:
-    """For ``ps``, read-only and without the store: the names of a container's
-    networks and its published ports (nothing when the tables do not exist yet)."""
-    try:
-        names = [
-            str(r[0])
-            for r in conn.execute(
-                "SELECT n.name FROM endpoints e JOIN networks n ON n.id = e.network_id "
-                "WHERE e.container_id = ? ORDER BY e.rowid",
-                (container_id,),
-            )
-        ]
-        ports = [
-            Published(container_id, str(p), str(ip), int(hp), int(cp))
-            for p, ip, hp, cp in conn.execute(
-                "SELECT proto, host_ip, host_port, container_port FROM published_ports "
-                "WHERE container_id = ? ORDER BY rowid",
-                (container_id,),
-            )
-        ]
-    except sqlite3.OperationalError:
-        return [], []
-    return names, ports
-
-
 def ps_columns_all(conn: sqlite3.Connection) -> dict[str, tuple[list[str], list[Published]]]:
-    """:func:`ps_columns` of every container at once (two queries for a whole ``ps``
-    instead of two per container); containers without either are absent."""
+    """For ``ps``, read-only and without the store: each container's network names
+    and published ports, for the whole listing in two queries (containers with
+    neither are absent; nothing when the tables do not exist yet)."""
     out: dict[str, tuple[list[str], list[Published]]] = {}
     try:
         for cid, name in conn.execute(

@@ -193,7 +193,7 @@ def _row(
     }
     from dockyard.cli.commands.top import ps_network_columns
 
-    row["Ports"], row["Networks"] = ps_network_columns(ctx, c, columns.get(rec.id, ([], [])))
+    row["Ports"], row["Networks"] = ps_network_columns(c, columns.get(rec.id, ([], [])))
     if size:
         try:
             used = ctx.engine.containers.snapshots.usage(rec.id)

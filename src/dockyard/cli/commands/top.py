@@ -94,9 +94,7 @@ def ports_column(ports: Iterable[tuple[int, str, str, int]], exposed: Iterable[s
     return ", ".join(result + mappings)
 
 
-def ps_network_columns(
-    ctx: Context, c: Any, columns: tuple[list[str], list[Published]] | None = None
-) -> tuple[str, str]:
+def ps_network_columns(c: Any, columns: tuple[list[str], list[Published]]) -> tuple[str, str]:
     """``docker ps``'s PORTS and NETWORKS for one listed container: from the network
     tables (``columns``: its row of ``ps_columns_all``, read once for a whole listing)
     and the stored request, without the network service (ps stays light). Exposed
@@ -104,10 +102,6 @@ def ps_network_columns(
     ``inspect`` (NetworkSettings.Ports), not here."""
     import json
 
-    if columns is None:
-        from dockyard.network.store import ps_columns
-
-        columns = ps_columns(ctx.engine.db, c.id)
     names, published = columns
     req = json.loads(c.record.config)
     ports = ""
