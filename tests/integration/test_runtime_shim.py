@@ -656,7 +656,8 @@ def test_spawn_latency(env: Env, mode: str, capsys: pytest.CaptureFixture[str]) 
         t0 = time.perf_counter()
         b.spawn(mode=mode)
         running.append(time.perf_counter() - t0)
-        assert b.client.wait(remove=True) == 0
+        code = b.client.wait(remove=True)
+        assert code == 0, (code, b.state())
         rm_true.append(time.perf_counter() - t0)
     ms = {k: round(statistics.median(v) * 1000, 1) for k, v in
           (("spawn->running", running), ("run --rm true", rm_true))}  # fmt: skip

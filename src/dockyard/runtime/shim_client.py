@@ -292,6 +292,10 @@ class ShimClient:
         s = self.raw_state()
         if s.status in st.FINAL or st.pid_alive(s.shim_pid, s.shim_start):
             return s
+        # the shim may have written its end and exited between the read and the check
+        s = self.raw_state()
+        if s.status in st.FINAL:
+            return s
         why = f"shim (pid {s.shim_pid}) died"
         if s.pid and st.pid_alive(s.pid, s.pid_start):
             return s.replace(status="dead", error=f"{why}; process {s.pid} runs unsupervised")
