@@ -1,0 +1,102 @@
+"""Things made on first use, without the modules that usually make them.
+
+``run``, ``ps`` and ``exec`` pay for every module they import, every time (see
+tests/unit/test_startup_imports.py). ``re`` costs about 3 ms here with ``enum``,
+``functools`` about 2 ms with ``collections``; most commands match no pattern
+and need no cache. These stand-ins import nothing:
+
+- :class:`Regex`: a pattern compiled (and ``re`` imported) on its first match;
+- :func:`cache`: ``functools.cache`` for functions of hashable positional arguments;
+- :class:`cached_property`: ``functools.cached_property`` without its lock.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable
+    from typing import Any, Generic, TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
+else:
+
+    class Generic:  # no typing at run time
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    T = R = None
+
+
+class Regex:
+    """``re.compile(pattern, flags)``, compiled on the first call of a method."""
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern, self.flags = pattern, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            import re
+
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    def match(self, s: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.match(s, pos)
+
+    def fullmatch(self, s: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.fullmatch(s, pos)
+
+    def search(self, s: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.search(s, pos)
+
+    def finditer(self, s: str) -> Any:
+        return self.compiled.finditer(s)
+
+    def findall(self, s: str) -> list[Any]:
+        return self.compiled.findall(s)
+
+    def split(self, s: str, maxsplit: int = 0) -> list[str]:
+        return self.compiled.split(s, maxsplit)
+
+    def sub(self, repl: Any, s: str, count: int = 0) -> str:
+        return self.compiled.sub(repl, s, count)
+
+
+def cache(fn: Callable[..., R]) -> Callable[..., R]:
+    """``functools.cache`` for positional, hashable arguments."""
+    memo: dict[tuple[Any, ...], Any] = {}
+
+    def cached(*args: Any) -> R:
+        try:
+            return memo[args]  # type: ignore[no-any-return]
+        except KeyError:
+            memo[args] = value = fn(*args)
+            return value
+
+    cached.__name__, cached.__doc__ = fn.__name__, fn.__doc__
+    cached.__wrapped__ = fn  # type: ignore[attr-defined]
+    cached.cache_clear = memo.clear  # type: ignore[attr-defined]
+    return cached
+
+
+class cached_property(Generic[T]):
+    """``functools.cached_property``: computed once per instance, then an attribute."""
+
+    def __init__(self, fn: Callable[[Any], T]) -> None:
+        self.fn, self.__doc__ = fn, fn.__doc__
+        self.name = fn.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
