@@ -16,17 +16,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
     from collections.abc import Callable
-    from typing import Any, Generic, TypeVar
+    from typing import Any, TypeVar
 
-    T = TypeVar("T")
     R = TypeVar("R")
-else:
-
-    class Generic:  # no typing at run time
-        def __class_getitem__(cls, item: object) -> type:
-            return cls
-
-    T = R = None
 
 
 class Regex:
@@ -85,18 +77,22 @@ def cache(fn: Callable[..., R]) -> Callable[..., R]:
     return cached
 
 
-class cached_property(Generic[T]):
-    """``functools.cached_property``: computed once per instance, then an attribute."""
+if TYPE_CHECKING:
+    from functools import cached_property as cached_property
+else:
 
-    def __init__(self, fn: Callable[[Any], T]) -> None:
-        self.fn, self.__doc__ = fn, fn.__doc__
-        self.name = fn.__name__
+    class cached_property:
+        """``functools.cached_property``: computed once per instance, then an attribute."""
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        def __init__(self, fn):
+            self.fn, self.__doc__ = fn, fn.__doc__
+            self.name = fn.__name__
 
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = obj.__dict__[self.name] = self.fn(obj)
-        return value
+        def __set_name__(self, owner, name):
+            self.name = name
+
+        def __get__(self, obj, owner=None):
+            if obj is None:
+                return self
+            value = obj.__dict__[self.name] = self.fn(obj)
+            return value

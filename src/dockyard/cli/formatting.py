@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from dockyard._util import jsonlite
 from dockyard.cli.context import Context
 
 TYPE_CHECKING = False
@@ -24,7 +23,7 @@ def write_rows(
     fmt = fmt or default
     if fmt == "json":
         for row in rows:
-            ctx.print(json.dumps(row, separators=(",", ":")))
+            ctx.print(jsonlite.dumps(row, separators=(",", ":")))
         return
     if _write_plain_table(ctx, rows, fmt, default, headers):
         return
@@ -87,11 +86,11 @@ def write_template(ctx: Context, obj: Any, fmt: str) -> None:
     from dockyard.cli import gotemplate
 
     if fmt == "json":
-        ctx.print(json.dumps(obj, separators=(",", ":")))
+        ctx.print(jsonlite.dumps(obj, separators=(",", ":")))
         return
     ctx.print(gotemplate.render(gotemplate.expand_escapes(fmt), obj))
 
 
 def write_json_list(ctx: Context, objs: Sequence[Any]) -> None:
     """``docker inspect`` output: a JSON array, 4-space indented."""
-    ctx.print(json.dumps(list(objs), indent=4, ensure_ascii=False))
+    ctx.print(jsonlite.dumps(list(objs), indent=4, ensure_ascii=False))

@@ -16,16 +16,19 @@ from __future__ import annotations
 import codecs
 import os
 import select
-import signal
 import struct
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import signal
     from collections.abc import Callable
     from types import TracebackType
     from typing import Any, TextIO
+
+    from dockyard._util.sock import Socket
+else:
+    import _signal as signal  # signal.py's enums cost 2 ms on every run; these are ints
 
 
 class _Demux:
@@ -156,7 +159,7 @@ def copy_winsize(src: int, dst: int) -> None:
 
 
 def pump(
-    sock: socket.socket,
+    sock: Socket,
     *,
     tty: bool,
     stdin: bool,
@@ -171,8 +174,7 @@ def pump(
     resizing apply). ``stdin``: copy our stdin to the container. ``on_resize(h, w)``
     is called with our terminal's size, at the start and on SIGWINCH. ``out``/``err``
     default to sys.stdout/sys.stderr."""
-    import socket
-
+    from dockyard._util.sock import SHUT_WR
     from dockyard.runtime.shim_client import DetachDetector, parse_detach_keys
 
     keys = parse_detach_keys(detach_keys)
@@ -210,7 +212,7 @@ def pump(
                     if not data:
                         watch.remove(in_fd)
                         try:
-                            sock.shutdown(socket.SHUT_WR)
+                            sock.shutdown(SHUT_WR)
                         except OSError:
                             pass
                         continue

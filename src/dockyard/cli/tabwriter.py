@@ -6,8 +6,6 @@ Outside the template package so that the default tables of ``ps`` and ``images``
 
 from __future__ import annotations
 
-import re
-
 
 def tabwrite(
     text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3, padchar: str = " "
@@ -46,13 +44,15 @@ def tabwrite(
         write_lines(line0, line1, widths)
 
     start = 0
-    for m in re.finditer("[\t\v\n\f]", text):
-        lines[-1].append(text[start : m.start()])
-        start = m.end()
-        if m.group() in "\n\f":
+    for i, ch in enumerate(text):
+        if ch not in "\t\v\n\f":
+            continue
+        lines[-1].append(text[start:i])
+        start = i + 1
+        if ch in "\n\f":
             ncells = len(lines[-1])
             lines.append([])
-            if m.group() == "\f" or ncells == 1:
+            if ch == "\f" or ncells == 1:
                 format_block(0, len(lines), [])
                 lines[:] = [[]]
     if start < len(text):

@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-import json
-
+from dockyard._util import jsonlite
 from dockyard._util.record import DataRecord, Record
 from dockyard.specs.ports import PortBinding
 from dockyard.specs.restart import RestartPolicy
@@ -224,11 +223,11 @@ class ContainerCreate(DataRecord):
 
     def to_json(self) -> str:
         data = {name: _plain(getattr(self, name)) for name in self.__slots__}
-        return json.dumps(data, separators=(",", ":"))
+        return jsonlite.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> ContainerCreate:
-        data = json.loads(text)
+        data = jsonlite.loads(text)
         kw: dict[str, Any] = {}
         names = set(cls.__slots__)
         for key, value in data.items():

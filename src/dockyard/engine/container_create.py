@@ -12,16 +12,16 @@ listed in ``made_volumes``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
+from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any
 
     from dockyard.engine.container_config import ContainerCreate
@@ -114,13 +114,13 @@ def validate_runtime(name: str) -> None:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}", hint=hint)
 
 
-def seccomp_filter(spec: RuntimeSpec, root: Path) -> str | None:
+def seccomp_filter(spec: RuntimeSpec, root: str) -> str | None:
     """The spec's seccomp profile compiled once, cached under ``$ROOT/cache/seccomp``."""
     if spec.linux.seccomp is None:
         return None
     from dockyard.runtime.seccomp import cached_filter
 
-    return cached_filter(spec.linux.seccomp, root / "cache" / "seccomp")
+    return cached_filter(spec.linux.seccomp, os.path.join(root, "cache", "seccomp"))
 
 
 # -- volumes ------------------------------------------------------------------------------
@@ -138,10 +138,11 @@ def image_volume_requests(req: ContainerCreate, image_cfg: ContainerConfig) -> l
     return requests
 
 
-def read_mount_points(cdir: Path) -> list[dict[str, Any]] | None:
+def read_mount_points(cdir: str) -> list[dict[str, Any]] | None:
     """The mounts recorded at create (``docker inspect``'s Mounts), None if none was."""
     try:
-        data = json.loads((cdir / MOUNTS_FILE).read_text())
+        with open(os.path.join(cdir, MOUNTS_FILE), "rb") as f:
+            data = jsonlite.loads(f.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, list) else None
@@ -183,13 +184,13 @@ class ContainerBuilder:
             mounts.append(_init_mount())
             init_args = (INIT_PATH, "--")
         spec = self._spec((*init_args, *args), hostname, mounts)
-        (self.cdir / "rootfs").mkdir()
+        os.mkdir(os.path.join(self.cdir, "rootfs"))
         write_config(self.cdir, spec)
-        seccomp = seccomp_filter(spec, self.svc.config.root)  # seccomp
+        seccomp = seccomp_filter(spec, self.svc.config.root_dir)  # seccomp
         self._write_shim_config(rootfs_mounts, spec, seccomp)
         from dockyard._util.atomic import atomic_write
 
-        atomic_write(self.cdir / MOUNTS_FILE, json.dumps(self.points).encode())
+        atomic_write(os.path.join(self.cdir, MOUNTS_FILE), jsonlite.dumps(self.points).encode())
 
     # -- files in /etc -------------------------------------------------------------
     def _etc_files(self, hostname: str) -> list[Mount]:
@@ -210,12 +211,13 @@ class ContainerBuilder:
         if req.bridged:
             hosts += self.svc.networks.hosts_lines(self.cid, hostname, req.domainname)
             servers = self.svc.networks.nameservers(self.cid)
-        (cdir / "hosts").write_text("\n".join(hosts) + "\n")
-        (cdir / "hostname").write_text(hostname + "\n")
-        (cdir / "resolv.conf").write_text(resolv_conf(req, servers))
+        files = {"resolv.conf": resolv_conf(req, servers), "hostname": hostname + "\n",
+                 "hosts": "\n".join(hosts) + "\n"}  # fmt: skip
         out = []
-        for f in ("resolv.conf", "hostname", "hosts"):
-            out.append(bind_mount(str(cdir / f), f"/etc/{f}", readonly=req.read_only))
+        for f, text in files.items():
+            with open(os.path.join(cdir, f), "w") as out_file:
+                out_file.write(text)
+            out.append(bind_mount(os.path.join(cdir, f), f"/etc/{f}", readonly=req.read_only))
         return out
 
     # -- -v, --mount, --tmpfs, image VOLUMEs ------------------------------------------
@@ -309,6 +311,8 @@ class ContainerBuilder:
                 raise InvalidArgument(
                     f"volume {vol.name}: volume-subpath needs a volume with a host directory"
                 )
+            from pathlib import Path
+
             sub = Path(os.path.normpath(host / m.volume_subpath.lstrip("/")))
             if sub != host and host not in sub.parents:
                 raise InvalidArgument(f"volume-subpath {m.volume_subpath!r} leaves the volume")
@@ -384,9 +388,9 @@ class ContainerBuilder:
                 "-m",
                 "dockyard",
                 "--root",
-                str(config.root),
+                config.root_dir,
                 "--runroot",
-                str(config.runroot),
+                config.runroot_dir,
                 "rm",
                 "-f",
                 "-v",
@@ -413,7 +417,7 @@ class ContainerBuilder:
             runtime=req.runtime,  # runtime
             seccomp_filter=seccomp,  # seccomp
         )
-        write_shim_config(str(self.cdir), cfg)
+        write_shim_config(self.cdir, cfg)
 
 
 def _ca_env(req: ContainerCreate, env: tuple[str, ...]) -> tuple[str, ...]:
@@ -458,7 +462,8 @@ def resolv_conf(
     lines: list[str] = []
     if host is None:
         try:
-            host = Path("/etc/resolv.conf").read_text()
+            with open("/etc/resolv.conf") as f:
+                host = f.read()
         except OSError:
             host = ""
     # on a user network the embedded DNS is the server; it forwards to --dns

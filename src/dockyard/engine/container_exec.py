@@ -23,9 +23,9 @@ and exit code (127 not found, 126 cannot invoke).
 
 from __future__ import annotations
 
-import json
 import os
 
+from dockyard._util import jsonlite
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime.errors import ContainerStartError
@@ -199,7 +199,7 @@ def prepare_exec(
 
         host_caps = caps.bounding_set()
     # the create request's env (ContainerCreate.env), read without building the request
-    env = json.loads(c.record.config).get("env") or ()
+    env = jsonlite.loads(c.record.config).get("env") or ()
     term_from_tty = spec.process.terminal and not any(e.startswith("TERM=") for e in env)
     process = build_exec_process(
         spec, cfg, user, term_from_tty=term_from_tty, host_capabilities=host_caps
@@ -308,7 +308,7 @@ def start_exec_detached(p: PreparedExec) -> None:
             out = {"ok": False, "error": f"{type(e).__name__}: {e}", "exit_code": 125}
         finally:
             try:
-                os.write(w, json.dumps(out).encode())
+                os.write(w, jsonlite.dumps(out).encode())
             finally:
                 os._exit(0)
     os.close(w)
@@ -320,7 +320,7 @@ def start_exec_detached(p: PreparedExec) -> None:
         os.close(r)
         os.waitpid(pid, 0)
     try:
-        res = json.loads(data)
+        res = jsonlite.loads(data)
     except ValueError:
         res = {"ok": False, "error": "exec failed: the starter died", "exit_code": 125}
     if not res.get("ok"):

@@ -9,6 +9,7 @@ defaults (zeros, empty strings, null).
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import DockyardError
@@ -130,10 +131,10 @@ def inspect_container(svc: ContainerService, c: Container, *, size: bool = False
             "FinishedAt": s.finished_at,
         },
         "Image": rec.image_id,
-        "ResolvConfPath": str(cdir / "resolv.conf"),
-        "HostnamePath": str(cdir / "hostname"),
-        "HostsPath": str(cdir / "hosts"),
-        "LogPath": str(cdir / f"{c.id}-json.log") if req.log_driver == "json-file" else "",
+        "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+        "HostnamePath": os.path.join(cdir, "hostname"),
+        "HostsPath": os.path.join(cdir, "hosts"),
+        "LogPath": os.path.join(cdir, f"{c.id}-json.log") if req.log_driver == "json-file" else "",
         "Name": "/" + rec.name,
         "RestartCount": s.restart_count,
         "Driver": "overlay",
@@ -292,7 +293,7 @@ def _graph_driver(svc: ContainerService, cid: str) -> dict[str, Any]:
     return {
         "Data": {
             "LowerDir": ":".join(lowers),
-            "MergedDir": str(svc.container_dir(cid) / "rootfs"),
+            "MergedDir": os.path.join(svc.container_dir(cid), "rootfs"),
             "UpperDir": str(upper),
             "WorkDir": str(upper.parent / "work"),
         },

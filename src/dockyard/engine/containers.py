@@ -8,12 +8,10 @@ shim (``state.json``), read through :class:`ShimClient`.
 
 from __future__ import annotations
 
-import json
-import re
+import os
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
 
+from dockyard._util import jsonlite
 from dockyard._util.fs import remove_tree
 from dockyard._util.ids import random_hex
 from dockyard._util.record import DataRecord
@@ -25,7 +23,7 @@ from dockyard.runtime.shim_client import ShimClient
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
 
     from dockyard.engine.container_config import ContainerCreate
     from dockyard.engine.images import ImageService
@@ -36,7 +34,18 @@ if TYPE_CHECKING:
     from dockyard.storage.snapshots import Snapshotter
     from dockyard.storage.volumes import VolumeStore
 
-_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("_.-")
+
+
+def valid_name(name: str) -> bool:
+    """Docker's ``^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`` (without a regex: ``run`` never
+    imports ``re``)."""
+    if name[:1] == "/":
+        name = name[1:]
+    return len(name) > 1 and name[0] in _NAME_FIRST and all(c in _NAME_REST for c in name)
+
+
 # wait_after_attach's state reads: seconds to sleep after each
 _AFTER_ATTACH_POLL = (0.0005,) * 6 + (0.001,) * 4
 
@@ -96,11 +105,11 @@ class ContainerService:
         return self._networks()
 
     # -- paths ---------------------------------------------------------------------
-    def container_dir(self, cid: str) -> Path:
-        return self.config.root / "containers" / cid
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.config.root_dir, "containers", cid)
 
-    def run_dir(self, cid: str) -> Path:
-        return self.config.runroot / "containers" / cid
+    def run_dir(self, cid: str) -> str:
+        return os.path.join(self.config.runroot_dir, "containers", cid)
 
     def client(self, cid: str) -> ShimClient:
         return ShimClient(self.run_dir(cid), self.container_dir(cid))
@@ -130,7 +139,7 @@ class ContainerService:
         cdir = self.container_dir(cid)
         made_volumes: list[str] = []
         try:
-            cdir.mkdir(parents=True, mode=0o710)
+            os.makedirs(cdir, mode=0o710)
             if req.bridged:
                 self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))
@@ -141,10 +150,10 @@ class ContainerService:
                 name=name,
                 image_id=image.id,
                 image_name=req.image,
-                command=json.dumps(list(args)),
+                command=jsonlite.dumps(list(args)),
                 created=st.rfc3339_nano(created_ns),
                 created_ns=created_ns,
-                labels=json.dumps(dict(req.labels)),
+                labels=jsonlite.dumps(dict(req.labels)),
                 config=req.with_name(name).to_json(),
             )
             self.records.add(rec)
@@ -166,7 +175,7 @@ class ContainerService:
                 except NotFound:
                     return candidate
             return random_name() + random_hex(2)
-        if not _NAME_RE.match(name):
+        if not valid_name(name):
             raise InvalidArgument(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
@@ -242,7 +251,7 @@ class ContainerService:
             if req.bridged:
                 self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
             run = self.run_dir(c.id)
-            run.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.makedirs(run, mode=0o700, exist_ok=True)
             handle = spawn_shim(self.container_dir(c.id), run, attach=attach, pending=pending)
             pending = None
             return handle
@@ -337,7 +346,7 @@ class ContainerService:
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
-        if not _NAME_RE.match(new_name):
+        if not valid_name(new_name):
             raise InvalidArgument(
                 f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )

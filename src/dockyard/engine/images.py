@@ -11,7 +11,6 @@ image config/manifest types are imported by the methods that use them.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
@@ -127,6 +126,8 @@ class DiskUsage(Record):
 def parse_created(text: str) -> int:
     if not text:
         return 0
+    from datetime import datetime
+
     t = text.rstrip("Z")
     if "." in t:
         head, frac = t.split(".", 1)

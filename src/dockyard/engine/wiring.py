@@ -7,13 +7,13 @@ flag parse touch no disk.
 from __future__ import annotations
 
 import os
-import sqlite3
-from functools import cached_property
 
+from dockyard._util.lazy import cached_property
 from dockyard.config import EngineConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard._util.db import Connection
     from dockyard.engine.containers import ContainerService
     from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
@@ -25,7 +25,7 @@ class Engine:
         self.config = config
 
     @cached_property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Connection:
         from dockyard._util.db import open_db
 
         os.makedirs(self.config.root_dir, mode=0o711, exist_ok=True)

@@ -56,11 +56,11 @@ final state.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from dockyard._util import jsonlite
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound, Unsupported
 from dockyard.runtime import state as st
 from dockyard.runtime.errors import ContainerStartError
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
+    from dockyard._util.sock import Socket
     from dockyard.runtime.shim_prefork import PendingShim
 
 _BOOT = (
@@ -128,10 +129,10 @@ def listen_socket(path: str) -> socket.socket:
     return s
 
 
-def connect_socket(path: str, timeout: float | None = None) -> socket.socket:
-    import socket
+def connect_socket(path: str, timeout: float | None = None) -> Socket:
+    from dockyard._util.sock import unix_stream
 
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = unix_stream()
     s.settimeout(timeout)
     name, fd = _sun_path(path)
     try:
@@ -153,7 +154,7 @@ class ShimHandle:
     pre-attached ``attach_socket`` (if asked for) and a ``client``."""
 
     def __init__(self, client: ShimClient, pid: int, shim_pid: int,
-                 attach_socket: socket.socket | None, seconds: float) -> None:  # fmt: skip
+                 attach_socket: Socket | None, seconds: float) -> None:  # fmt: skip
         self.client, self.pid, self.shim_pid = client, pid, shim_pid
         self.attach_socket = attach_socket
         self.seconds = seconds  # spawn -> running, as measured here
@@ -214,18 +215,19 @@ def spawn_shim(
         pending = PendingShim(attach=attach is not None, python=python)
     if pending is not None:
         return pending.start(client, attach)
-    import socket
     import subprocess
+
+    from dockyard._util.sock import socketpair
 
     t0 = time.monotonic()
     r, w = os.pipe()
     mine = theirs = None
     if attach is not None:
-        mine, theirs = socket.socketpair()
+        mine, theirs = socketpair()
     tfd = theirs.fileno() if theirs is not None else -1
     try:
         opts = {"report_fd": w, "attach_fd": tfd, "attach": attach}
-        argv = shim_argv(python, "start", cdir, rundir, json.dumps(opts))
+        argv = shim_argv(python, "start", cdir, rundir, jsonlite.dumps(opts))
         null = subprocess.DEVNULL
         fds = [fd for fd in (w, tfd) if fd >= 0]
         subprocess.run(argv, pass_fds=fds, check=False, stdin=null, stdout=null, stderr=null,
@@ -242,7 +244,7 @@ def spawn_shim(
     return await_start(client, r, mine, t0)
 
 
-def await_start(client: ShimClient, r: int, mine: socket.socket | None, t0: float) -> ShimHandle:
+def await_start(client: ShimClient, r: int, mine: Socket | None, t0: float) -> ShimHandle:
     """Read the shim's report on ``r`` (closed here) and return the started
     container's handle (``mine``: our end of the attach socket), or raise what the
     shim reported (the shim is gone then, nothing left)."""
@@ -256,7 +258,7 @@ def await_start(client: ShimClient, r: int, mine: socket.socket | None, t0: floa
 
         cgroup_warm.settle()  # the container has joined its cgroup (or failed to)
     try:
-        msg = json.loads(data)
+        msg = jsonlite.loads(data)
     except ValueError:
         msg = {"ok": False, "error": "the shim died while starting the container"}
     if not msg.get("ok"):
@@ -315,19 +317,19 @@ class ShimClient:
     # -- requests ------------------------------------------------------------------
 
     def _connect(self, req: dict[str, Any], timeout: float | None = 10.0
-                 ) -> tuple[dict[str, Any], socket.socket] | None:  # fmt: skip
+                 ) -> tuple[dict[str, Any], Socket] | None:  # fmt: skip
         """Send ``req``; the reply and the open socket, or None when no shim listens."""
-        import socket
+        from dockyard._util.sock import MSG_PEEK
 
         try:
             s = connect_socket(self.sock_path, timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             return None
         try:
-            s.sendall(json.dumps(req).encode() + b"\n")
+            s.sendall(jsonlite.dumps(req).encode() + b"\n")
             line = b""
             while not line.endswith(b"\n"):
-                peek = s.recv(4096, socket.MSG_PEEK)
+                peek = s.recv(4096, MSG_PEEK)
                 if not peek:
                     raise ConnectionResetError("the shim closed the connection")
                 i = peek.find(b"\n")
@@ -335,7 +337,7 @@ class ShimClient:
         except OSError:
             s.close()
             return None  # the shim exited meanwhile
-        reply = json.loads(line)
+        reply = jsonlite.loads(line)
         if not reply.get("ok"):
             s.close()
             raise REPORTED_ERRORS.get(reply.get("kind", ""), DockyardError)(reply.get("error", "?"))
@@ -410,7 +412,7 @@ class ShimClient:
         self._call(req)
 
     def attach(self, *, stdin: bool = False, stdout: bool = True, stderr: bool = True,
-               stdin_once: bool = False) -> tuple[socket.socket, bool]:  # fmt: skip
+               stdin_once: bool = False) -> tuple[Socket, bool]:  # fmt: skip
         """A connected socket carrying the container's streams (multiplexed frames, or raw
         with a tty) and taking its stdin; and whether it is a tty."""
         req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,

@@ -16,17 +16,16 @@ of its control pipe and exits: nothing was made, nothing is left.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from dockyard._util import jsonlite
 from dockyard.runtime.shim_client import ShimClient, await_start, close_fds_except
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
-
+    from dockyard._util.sock import Socket
     from dockyard.runtime.shim_client import ShimHandle
 
 
@@ -35,14 +34,14 @@ class PendingShim:
     ``attach``: it will get the pre-attached socket (``run`` without ``-d``)."""
 
     def __init__(self, *, attach: bool, python: str = sys.executable) -> None:
-        import socket
+        from dockyard._util.sock import socketpair
 
         ctl_r, self._ctl_w = os.pipe()
         self._rep_r, rep_w = os.pipe()
-        self._mine: socket.socket | None = None
+        self._mine: Socket | None = None
         theirs = None
         if attach:
-            self._mine, theirs = socket.socketpair()
+            self._mine, theirs = socketpair()
         tfd = theirs.fileno() if theirs is not None else -1
         try:
             pid = os.fork()
@@ -77,7 +76,7 @@ class PendingShim:
             self._mine = None
         msg = {"cdir": client.container_dir, "rundir": client.run_dir, "attach": attach}
         try:
-            os.write(self._ctl_w, json.dumps(msg).encode())  # small: one write
+            os.write(self._ctl_w, jsonlite.dumps(msg).encode())  # small: one write
         finally:
             os.close(self._ctl_w)
             self._ctl_w = -1
@@ -139,7 +138,7 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     if not data:
         os._exit(0)  # cancelled, or the caller is gone
     os.close(ctl)
-    msg = json.loads(data)
+    msg = jsonlite.loads(data)
     attach = msg.get("attach")
     if attach is None and attach_fd >= 0:
         os.close(attach_fd)

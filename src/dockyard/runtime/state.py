@@ -48,10 +48,10 @@ hand-written immutable classes.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from dockyard._util import jsonlite
 from dockyard._util.proc import proc_start_time
 from dockyard.errors import InvalidArgument
 
@@ -447,7 +447,7 @@ def write_json_atomic(path: str, data: object, *, fsync: bool = True) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, json.dumps(data, separators=(",", ":")).encode() + b"\n")
+        os.write(fd, jsonlite.dumps(data, separators=(",", ":")).encode() + b"\n")
         if fsync:
             os.fsync(fd)
     finally:
@@ -459,7 +459,7 @@ def _read_json(path: str) -> object:
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        return json.loads(raw)
+        return jsonlite.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"invalid {path}: {e}") from None
 

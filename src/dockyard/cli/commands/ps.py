@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 
+from dockyard._util import jsonlite
 from dockyard.cli.args import Parser, parse_filters
 from dockyard.cli.context import Context
 from dockyard.cli.formatting import write_rows
@@ -58,7 +58,7 @@ def status_text(state: Any, now: float) -> str:
 def command_text(raw: str, trunc: bool) -> str:
     """Docker's COMMAND: the path, then the args, those with a space in single quotes;
     truncated to 20 characters with an ellipsis."""
-    args = json.loads(raw)
+    args = jsonlite.loads(raw)
     text = " ".join([*args[:1], *(f"'{a}'" if " " in a else a for a in args[1:])])
     if trunc and len(text) > 20:
         text = text[:19] + "…"
@@ -66,7 +66,7 @@ def command_text(raw: str, trunc: bool) -> str:
 
 
 def _command(raw: str, trunc: bool) -> str:
-    return json.dumps(command_text(raw, trunc), ensure_ascii=False)
+    return jsonlite.dumps(command_text(raw, trunc), ensure_ascii=False)
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -91,7 +91,7 @@ def _matches(c: Any, filters: dict[str, list[str]]) -> bool:
         if key == "exited" and not (state.status == "exited" and str(state.exit_code) in values):
             return False
         if key == "label":
-            labels = json.loads(c.record.labels)
+            labels = jsonlite.loads(c.record.labels)
             for v in values:
                 k, eq, val = v.partition("=")
                 if k not in labels or (eq and labels[k] != val):
@@ -180,7 +180,7 @@ def _row(
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "ID": rec.id[:12] if trunc else rec.id,
         "Image": rec.image_name,
-        "Labels": ",".join(f"{k}={v}" for k, v in json.loads(rec.labels).items()),
+        "Labels": ",".join(f"{k}={v}" for k, v in jsonlite.loads(rec.labels).items()),
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": rec.name,
