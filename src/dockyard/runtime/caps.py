@@ -6,9 +6,11 @@ Docker's short, case-insensitive form (``net_admin``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Index = capability number (linux/capability.h).
 CAPABILITIES: tuple[str, ...] = (

@@ -9,8 +9,6 @@ capability bounding set, whether cgroup namespaces exist) come in as arguments.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import (
@@ -31,6 +29,8 @@ from dockyard.runtime import caps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from dockyard.runtime.seccomp import SeccompProfile
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

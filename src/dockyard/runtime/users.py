@@ -10,12 +10,15 @@ group and there are no supplementary groups. Errors use Docker's wording.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.runtime_spec import User
 from dockyard.runtime.paths import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _MAX_ID = 2**31 - 1
 
