@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import re
-
+from dockyard._util.lazy import Regex
 from dockyard._util.record import OrderedRecord
 from dockyard.errors import InvalidArgument
 
 _HEX = {"sha256": 64, "sha512": 128}
+_LOWER_HEX = frozenset("0123456789abcdef")
 
-
-@functools.cache
-def _digest_re() -> re.Pattern[str]:
-    """Compiled on first use: most commands parse no digest."""
-    return re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+# compiled on first use: well-formed sha256/sha512 digests never need it (Digest.parse)
+_DIGEST_RE = Regex(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
 class Digest(OrderedRecord):
@@ -27,14 +23,17 @@ class Digest(OrderedRecord):
 
     @classmethod
     def parse(cls, text: str) -> Digest:
-        m = _digest_re().match(text)
+        algo, _, hexpart = text.partition(":")
+        if len(hexpart) == _HEX.get(algo) and _LOWER_HEX.issuperset(hexpart):
+            return cls(algo, hexpart)  # what the regex and the checks below accept
+        m = _DIGEST_RE.match(text)
         if not m:
             raise InvalidArgument(f"invalid digest {text!r}: expected algorithm:hex")
         algo, hexpart = m.groups()
         want = _HEX.get(algo)
         if want is None:
             raise InvalidArgument(f"unsupported digest algorithm {algo!r} in {text!r}")
-        if len(hexpart) != want or not all(c in "0123456789abcdef" for c in hexpart):
+        if len(hexpart) != want or not _LOWER_HEX.issuperset(hexpart):
             raise InvalidArgument(
                 f"invalid digest {text!r}: {algo} needs {want} lowercase hex digits"
             )
@@ -63,4 +62,4 @@ def is_hex_id(text: str, *, minimum: int = 1) -> bool:
     """True if ``text`` looks like an (abbreviated) hex ID, optionally sha256:-prefixed."""
     if text.startswith("sha256:"):
         text = text[7:]
-    return minimum <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
+    return minimum <= len(text) <= 64 and _LOWER_HEX.issuperset(text)

@@ -7,8 +7,7 @@ root filesystem give the same ID.
 
 from __future__ import annotations
 
-import json
-
+from dockyard._util import jsonlite
 from dockyard._util.record import DataRecord
 from dockyard.errors import InvalidContent
 from dockyard.oci import mediatypes
@@ -330,7 +329,7 @@ class ImageConfig(DataRecord):
         return d
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return jsonlite.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
 
     @property
     def digest(self) -> Digest:
@@ -342,7 +341,7 @@ class ImageConfig(DataRecord):
     @classmethod
     def from_json(cls, data: bytes, *, source: str = "image config") -> ImageConfig:
         try:
-            d = json.loads(data)
+            d = jsonlite.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidContent(f"{source} is not valid JSON: {e}")
         if not isinstance(d, dict):
@@ -443,12 +442,12 @@ class Manifest(DataRecord):
             "config": self.config.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
         }
-        return json.dumps(d, indent=3).encode()
+        return jsonlite.dumps(d, indent=3).encode()
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str = "manifest") -> Manifest:
         try:
-            d = json.loads(data)
+            d = jsonlite.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidContent(f"{source} is not valid JSON: {e}")
         if not isinstance(d, dict) or d.get("schemaVersion") != 2:

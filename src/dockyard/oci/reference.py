@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import functools
-import re
-
+from dockyard._util.lazy import Regex
 from dockyard._util.record import OrderedRecord
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest
@@ -34,20 +32,70 @@ _REFERENCE = (
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
-# compiled on first use: commands that parse no reference do not pay for them
-@functools.cache
-def _reference_re() -> re.Pattern[str]:
-    return re.compile(_REFERENCE)
+# compiled on first use: the common references (busybox, alpine:3.19, user/app:v1,
+# localhost:5000/app) are read by _fast_parse without them
+_REFERENCE_RE = Regex(_REFERENCE)
+_ANY_CASE_RE = Regex(_REFERENCE.replace("[a-z0-9]+", "[a-zA-Z0-9]+"))
+_TAG_RE = Regex(rf"^{_TAG}$")
+
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_PATH_CHARS = _LOWER_ALNUM | frozenset("._-")
+_ALNUM_CHARS = _LOWER_ALNUM | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DOMAIN_CHARS = _ALNUM_CHARS | frozenset("-")
+_TAG_CHARS = _ALNUM_CHARS | frozenset("_.-")
+_DIGITS = frozenset("0123456789")
 
 
-@functools.cache
-def _any_case_re() -> re.Pattern[str]:
-    return re.compile(_REFERENCE.replace("[a-z0-9]+", "[a-zA-Z0-9]+"))
+def _is_path_component(text: str) -> bool:
+    """``_PATH_COMPONENT``: lowercase letters and digits in runs joined by one ``.``,
+    ``_``, ``__`` or any number of ``-``."""
+    if not text or not _PATH_CHARS.issuperset(text):
+        return False
+    if text[0] not in _LOWER_ALNUM or text[-1] not in _LOWER_ALNUM:
+        return False
+    # the separators between runs: what is left when the runs become spaces
+    for sep in text.translate(_SEPARATORS_ONLY).split():
+        if sep not in (".", "_", "__") and sep.strip("-"):
+            return False
+    return True
 
 
-@functools.cache
-def _tag_re() -> re.Pattern[str]:
-    return re.compile(rf"^{_TAG}$")
+# letters and digits -> " ": leaves the separator runs, space-separated
+_SEPARATORS_ONLY = str.maketrans(dict.fromkeys("abcdefghijklmnopqrstuvwxyz0123456789", " "))
+
+
+def _is_domain(text: str) -> bool:
+    """``_DOMAIN`` without its ``[IPv6]`` form: dotted ``_DOMAIN_COMPONENT``s, then
+    an optional ``:port``."""
+    host, colon, port = text.partition(":")
+    if colon and (not port or not _DIGITS.issuperset(port)):
+        return False
+    for part in host.split("."):
+        if not part or not _DOMAIN_CHARS.issuperset(part):
+            return False
+        if part[0] == "-" or part[-1] == "-":
+            return False
+    return True
+
+
+def _fast_parse(text: str) -> tuple[str, str | None] | None:
+    """(name, tag) as ``_REFERENCE_RE`` would match them, for a reference without
+    digest, ``[IPv6]`` domain, line break or non-ASCII character; None for those
+    and for anything the regex might reject (it then decides, and explains)."""
+    if not text.isascii() or "@" in text or "[" in text or "\n" in text:
+        return None
+    name, tag = text, None
+    head, colon, tail = text.rpartition(":")
+    if colon and "/" not in tail:  # a colon followed by no "/" cannot be a port's
+        name, tag = head, tail
+        if not (0 < len(tag) <= 128 and _TAG_CHARS.issuperset(tag)) or tag[0] in ".-":
+            return None
+    parts = name.split("/")
+    if not all(_is_path_component(p) for p in parts[1:]):
+        return None
+    if _is_path_component(parts[0]) or (len(parts) > 1 and _is_domain(parts[0])):
+        return name, tag
+    return None
 
 
 def _is_hex64(text: str) -> bool:
@@ -110,9 +158,30 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
         raise InvalidArgument(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
-    m = _reference_re().match(text)
+    fast = _fast_parse(text)
+    if fast is not None:
+        name, tag = fast
+        digest = None
+    else:
+        name, tag, digest = _regex_parse(text)
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        raise InvalidArgument(
+            f"invalid reference format: repository name must not be more than "
+            f"{NAME_TOTAL_LENGTH_MAX} characters"
+        )
+    domain, path = _split_domain(name)
+    if digest is not None:
+        Digest.parse(digest)
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def _regex_parse(text: str) -> tuple[str, str | None, str | None]:
+    """(name, tag, digest) by the grammar's regex, or the error saying why not."""
+    m = _REFERENCE_RE.match(text)
     if m is None:
-        if _any_case_re().match(text):
+        if _ANY_CASE_RE.match(text):
             raise InvalidArgument(
                 f"invalid reference format: repository name ({text}) must be lowercase"
             )
@@ -120,20 +189,7 @@ def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
             f"invalid reference format: {text!r}",
             hint="names look like [registry[:port]/]name[:tag][@sha256:digest], lowercase",
         )
-    name = m.group("name")
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise InvalidArgument(
-            f"invalid reference format: repository name must not be more than "
-            f"{NAME_TOTAL_LENGTH_MAX} characters"
-        )
-    domain, path = _split_domain(name)
-    tag = m.group("tag")
-    digest = m.group("digest")
-    if digest is not None:
-        Digest.parse(digest)
-    if tag is None and digest is None and default_tag:
-        tag = DEFAULT_TAG
-    return Reference(domain, path, tag, digest)
+    return m.group("name"), m.group("tag"), m.group("digest")
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -150,7 +206,7 @@ def _split_domain(name: str) -> tuple[str, str]:
 
 
 def validate_tag(tag: str) -> str:
-    if not _tag_re().match(tag):
+    if not _TAG_RE.match(tag):
         raise InvalidArgument(
             f"invalid tag format: {tag!r}",
             hint="a tag is up to 128 letters, digits, '_', '.' or '-', not starting with . or -",

@@ -13,7 +13,9 @@ layer returns an overlay rootfs as ``Mount("/", "overlay", "overlay",
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+# the very classes collections.abc exports, without importing the collections package
+# (~1.5 ms: itertools, operator, keyword, reprlib); os has imported _collections_abc
+from _collections_abc import Mapping, Sequence
 
 from dockyard._util.record import DataRecord, Record
 from dockyard.errors import InvalidArgument

@@ -19,15 +19,15 @@ caller's: each entry says whether its value is a template.
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 
+from dockyard._util.lazy import Regex
 from dockyard._util.record import Record
 from dockyard.specs._go import GO_SPACE, fail, quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Mapping
 
 _BOM = b"\xef\xbb\xbf"
@@ -117,14 +117,8 @@ _SPACE = "\t\v\f\r \x85\xa0"
 
 
 # compiled on first use: most commands read no dotenv file
-@functools.cache
-def _export_re() -> re.Pattern[str]:
-    return re.compile(r"export[\t\n\f\r ]+")
-
-
-@functools.cache
-def _escape_re() -> re.Pattern[str]:
-    return re.compile(r'\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})')
+_EXPORT_RE = Regex(r"export[\t\n\f\r ]+")
+_ESCAPE_RE = Regex(r'\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})')
 
 
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
@@ -180,7 +174,7 @@ def parse_dotenv(text: str) -> tuple[DotenvEntry, ...]:
         if pos >= n:
             return tuple(entries)
         line = text.count("\n", 0, pos) + 1
-        m = _export_re().match(text, pos)
+        m = _EXPORT_RE.match(text, pos)
         if m:
             pos = m.end()
             while pos < n and text[pos] in _SPACE:
@@ -222,7 +216,7 @@ def parse_dotenv(text: str) -> tuple[DotenvEntry, ...]:
             fail(f"line {line}: unterminated quoted value {text[pos : n if nl < 0 else nl]}")
         value = text[pos + 1 : i]
         if q == '"':
-            entries.append(DotenvEntry(key, _escape_re().sub(_unescape, value), line))
+            entries.append(DotenvEntry(key, _ESCAPE_RE.sub(_unescape, value), line))
         else:
             entries.append(DotenvEntry(key, value, line, interpolate=False))
         pos = i + 1

@@ -7,10 +7,13 @@ empty or contain spaces or tabs; the value is kept as typed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from dockyard.specs._go import fail
 from dockyard.specs.env import read_bytes, read_kv_lines
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def parse_label(text: str, *, flag: str | None = None) -> tuple[str, str]:

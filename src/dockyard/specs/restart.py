@@ -7,9 +7,6 @@ daemon's ``ValidateRestartPolicy`` (Docker 25+) makes, with their messages.
 
 from __future__ import annotations
 
-import functools
-import re
-
 from dockyard._util.record import Record
 from dockyard.specs._go import fail
 
@@ -18,9 +15,10 @@ POLICIES = (NO, ALWAYS, ON_FAILURE, UNLESS_STOPPED)
 _HINT = "use no, always, unless-stopped, on-failure or on-failure:N"
 
 
-@functools.cache
-def _int_re() -> re.Pattern[str]:
-    return re.compile(r"[+-]?[0-9]+")
+def is_int(text: str) -> bool:
+    """``re.fullmatch(r"[+-]?[0-9]+", text)``, without ``re``."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits.isascii() and digits.isdigit()
 
 
 class RestartPolicy(Record):
@@ -57,7 +55,7 @@ class RestartPolicy(Record):
             fail("invalid restart policy format: no policy provided before colon", hint=_HINT)
         retries = 0
         if count:
-            if not _int_re().fullmatch(count):
+            if not is_int(count):
                 fail(
                     "invalid restart policy format: maximum retry count must be an integer",
                     hint=_HINT,

@@ -17,11 +17,10 @@ given one, the error reads as the docker CLI's ``invalid argument "12q" for
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 import time
 
+from dockyard._util.lazy import Regex
 from dockyard.specs._go import (
     GoError,
     fail,
@@ -37,12 +36,28 @@ _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 _INT64_MAX = (1 << 63) - 1
 
 
-# compiled on first use: most commands parse no size, duration nor CPU count
-@functools.cache
-def _float_re() -> re.Pattern[str]:
-    return re.compile(
-        r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.I | re.ASCII
-    )
+def is_go_float(text: str) -> bool:
+    """``re.fullmatch(r"[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?|[+-]?(?:inf|infinity|nan)",
+    text, re.I | re.ASCII)`` (what ``strconv.ParseFloat`` reads), without ``re``."""
+    if not text.isascii():
+        return False
+    text = text.lower()
+    if text[:1] in ("+", "-"):
+        text = text[1:]
+    if text in ("inf", "infinity", "nan"):
+        return True
+    mantissa, e, exponent = text.partition("e")
+    if e:
+        if exponent[:1] in ("+", "-"):
+            exponent = exponent[1:]
+        if not exponent.isdigit():
+            return False
+    whole, _, frac = mantissa.partition(".")
+    if whole and not whole.isdigit():
+        return False
+    if frac and not frac.isdigit():
+        return False
+    return bool(whole or frac)
 
 
 _SIZE_HINT = "give a number with an optional unit: b, k, m, g, t or p (for example 512m)"
@@ -56,7 +71,7 @@ def _parse_size(text: str, units: dict[str, int], flag: str | None) -> int:
     num, suffix = (
         (text[: sep + 1], text[sep + 1 :]) if text[sep] != " " else (text[:sep], text[sep + 1 :])
     )
-    if not _float_re().fullmatch(num):
+    if not is_go_float(num):
         fail(f"strconv.ParseFloat: parsing {quote(num)}: invalid syntax", value=text, flag=flag)
     if num.lstrip("+").isdigit():
         size: float | int = int(num)  # exact, where Go would round through a float64
@@ -139,14 +154,21 @@ def format_duration(seconds: float) -> str:
 # -- CPUs ----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _dec_re() -> re.Pattern[str]:
-    return re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", re.ASCII)
+# compiled on first use: the plain decimals (``1.5``, ``2``, ``.5``) need neither
+_ASCII = 256  # re.ASCII
+_DEC_RE = Regex(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?", _ASCII)
+_FRACTION_RE = Regex(r"([+-]?\d+)/(\d+)", _ASCII)
 
 
-@functools.cache
-def _fraction_re() -> re.Pattern[str]:
-    return re.compile(r"([+-]?\d+)/(\d+)", re.ASCII)
+def _plain_decimal(text: str) -> tuple[str, str] | None:
+    """(whole, fraction) digits of an unsigned ``1.5``, ``2``, ``.5``, ``2.``; None
+    for anything else (signs, exponents, fractions: the regexes read those)."""
+    whole, _, frac = text.partition(".")
+    if not (whole or frac) or not text.isascii() or len(text) > 64:
+        return None
+    if (whole and not whole.isdigit()) or (frac and not frac.isdigit()):
+        return None
+    return whole, frac
 
 
 def parse_cpus(text: str, *, flag: str | None = None) -> int:
@@ -154,10 +176,17 @@ def parse_cpus(text: str, *, flag: str | None = None) -> int:
     ``big.Rat.SetString`` accepts in base 10: ``1.5``, ``.5``, ``3/2``, ``1e-1``."""
     num: int | None = None
     den = 1
-    m = _fraction_re().fullmatch(text)
+    plain = _plain_decimal(text)
+    if plain is not None:  # what _DEC_RE reads them as, and _FRACTION_RE never matches
+        whole, frac = plain
+        num = int(whole + frac)
+        if frac:
+            den = 10 ** len(frac)
+        return _nano_cpus(text, num, den, flag)
+    m = _FRACTION_RE.fullmatch(text)
     if m and int(m.group(2)) != 0:
         num, den = int(m.group(1)), int(m.group(2))
-    m = _dec_re().fullmatch(text)
+    m = _DEC_RE.fullmatch(text)
     if m and (m.group(2) or m.group(3)):
         sign, whole, frac, exp = m.group(1), m.group(2), m.group(3) or "", int(m.group(4) or 0)
         num = int(whole + frac or "0") * (-1 if sign == "-" else 1)
@@ -170,6 +199,10 @@ def parse_cpus(text: str, *, flag: str | None = None) -> int:
             den = 10**-scale
     if num is None:
         fail(f"failed to parse {text} as a rational number", value=text, flag=flag)
+    return _nano_cpus(text, num, den, flag)
+
+
+def _nano_cpus(text: str, num: int, den: int, flag: str | None) -> int:
     nanos, rest = divmod(num * 10**9, den)
     if rest:
         fail("value is too precise", value=text, flag=flag, hint="give at most 9 decimals")

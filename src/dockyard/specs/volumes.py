@@ -21,10 +21,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import posixpath
-import re
 
 from dockyard._util.record import Record
 from dockyard.specs._go import fail
@@ -39,9 +37,13 @@ PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 CONSISTENCIES = ("consistent", "cached", "delegated")
 
 
-@functools.cache
-def _name_re() -> re.Pattern[str]:
-    return re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _ALNUM | frozenset("_.-")
+
+
+def is_volume_name(name: str) -> bool:
+    """``re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name)``, without ``re``."""
+    return len(name) >= 2 and name[0] in _ALNUM and _NAME_REST.issuperset(name)
 
 
 _NAME_CHARS = "[a-zA-Z0-9][a-zA-Z0-9_.-]"
@@ -154,7 +156,7 @@ def validate_volume_name(name: str) -> None:
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
         )
-    if not _name_re().fullmatch(name):
+    if not is_volume_name(name):
         fail(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
             f'only "{_NAME_CHARS}" are allowed. If you intended to pass a host directory, '
