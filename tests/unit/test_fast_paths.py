@@ -1,7 +1,7 @@
 """The hand-written fast paths accept exactly what the regexes they stand in for accept.
 
 ``run``, ``ps`` and ``exec`` do without ``re`` (see test_startup_imports.py): the
-common inputs (``busybox``, ``512m``, ``on-failure:3``, a sha256 digest) are read
+common inputs (``busybox``, ``512m``, ``on-failure:3``, a sha256 digest, a snapshot key) are read
 with str methods. Each test here compares a fast path with the original regex on edge
 cases and on many generated strings.
 """
@@ -19,6 +19,7 @@ from dockyard.oci.digest import Digest
 from dockyard.specs import units
 from dockyard.specs.restart import is_int
 from dockyard.specs.volumes import is_volume_name
+from dockyard.storage import snapshots
 
 SEED = 20240611
 
@@ -241,3 +242,16 @@ def test_reference_parse_unchanged_for_what_the_fast_path_leaves() -> None:
     assert str(reference.parse_reference("a:\u00e9")) == "docker.io/library/a:\u00e9"
     with pytest.raises(InvalidArgument, match="must be lowercase"):
         reference.parse_reference("Busybox")
+
+
+# -- storage.snapshots: keys -----------------------------------------------------------------
+
+
+def test_snapshot_key_fast_path_matches_regex() -> None:
+    rx = re.compile(snapshots._KEY_PATTERN)
+    cases = ["a", "abc", "a.b", "a_b-c", "a" * 128, "a" * 129, "", ".", "-a", "_a", "a/b"]
+    cases += ["a\n", "a ", "A", "Z9", "9", "a..b", "\u00e9", "a\u0661", "sha256:" + HEX64]
+    cases += _strings("aZ9._-:/ \n\u00e9", 20000, 6)
+    cases += ["x" * n for n in range(120, 140)]
+    for text in cases:
+        assert snapshots.is_valid_key(text) == bool(rx.fullmatch(text)), repr(text)

@@ -117,36 +117,62 @@ class BlobWriter:
             self.abort()
 
 
+def _path(p: str) -> Path:
+    """``Path(p)`` for the methods that hand out paths: reading blobs needs no pathlib."""
+    from pathlib import Path
+
+    return Path(p)
+
+
 class ContentStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.blobs_dir = root / "blobs" / "sha256"
-        self.ingest_dir = root / "ingest"
+    """Blobs by digest under ``root`` (an OCI layout). The directories are kept as
+    strings (``root_dir``, ``blobs``, ``ingest``); ``root``, ``blobs_dir``,
+    ``ingest_dir`` and :meth:`path` give :class:`~pathlib.Path` objects."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root_dir = os.fspath(root)
+        self.blobs = os.path.join(self.root_dir, "blobs", "sha256")
+        self.ingest = os.path.join(self.root_dir, "ingest")
+
+    @property
+    def root(self) -> Path:
+        return _path(self.root_dir)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return _path(self.blobs)
+
+    @property
+    def ingest_dir(self) -> Path:
+        return _path(self.ingest)
 
     def init(self) -> None:
-        self.blobs_dir.mkdir(parents=True, exist_ok=True)
-        self.ingest_dir.mkdir(parents=True, exist_ok=True)
-        layout = self.root / "oci-layout"
-        if not layout.exists():
+        os.makedirs(self.blobs, exist_ok=True)
+        os.makedirs(self.ingest, exist_ok=True)
+        layout = os.path.join(self.root_dir, "oci-layout")
+        if not os.path.exists(layout):
             atomic_write(layout, OCI_LAYOUT)
 
-    def path(self, digest: Digest) -> Path:
+    def _file(self, digest: Digest) -> str:
         if digest.algorithm != "sha256":
             raise InvalidContent(f"unsupported digest algorithm {digest.algorithm}")
-        return self.blobs_dir / digest.hex
+        return os.path.join(self.blobs, digest.hex)
+
+    def path(self, digest: Digest) -> Path:
+        return _path(self._file(digest))
 
     def has(self, digest: Digest) -> bool:
-        return self.path(digest).exists()
+        return os.path.exists(self._file(digest))
 
     def info(self, digest: Digest) -> BlobInfo:
         try:
-            return BlobInfo(digest, self.path(digest).stat().st_size)
+            return BlobInfo(digest, os.stat(self._file(digest)).st_size)
         except FileNotFoundError:
             raise NotFound(f"blob {digest} not found in the content store")
 
     def open(self, digest: Digest) -> BinaryIO:
         try:
-            return open(self.path(digest), "rb")
+            return open(self._file(digest), "rb")
         except FileNotFoundError:
             raise NotFound(f"blob {digest} not found in the content store")
 
@@ -182,13 +208,13 @@ class ContentStore:
 
     def delete(self, digest: Digest) -> None:
         try:
-            self.path(digest).unlink()
+            os.unlink(self._file(digest))
         except FileNotFoundError:
             pass
 
     def walk(self) -> Iterator[BlobInfo]:
         try:
-            entries = list(os.scandir(self.blobs_dir))
+            entries = list(os.scandir(self.blobs))
         except FileNotFoundError:
             return
         for entry in entries:
@@ -199,7 +225,7 @@ class ContentStore:
         """Remove ingest files left by writers that died (older than an hour)."""
         now = time.time()
         try:
-            entries = list(os.scandir(self.ingest_dir))
+            entries = list(os.scandir(self.ingest))
         except FileNotFoundError:
             return
         for entry in entries:

@@ -8,25 +8,42 @@ complete. Removal renames first and deletes afterwards for the same reason.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dockyard.errors import InvalidContent
 from dockyard.oci.digest import Digest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dockyard.image.layers import AppliedLayer
 
 
 class LayerDirs:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    """Extracted layers under ``root``, by chain ID. ``root_dir`` and
+    :meth:`diff_path` are strings (running a container needs no pathlib);
+    ``root`` and :meth:`diff_dir` give :class:`~pathlib.Path` objects."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root_dir = os.fspath(root)
+
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.root_dir)
+
+    def diff_path(self, chain_id: str) -> str:
+        """The layer's directory, as a string."""
+        return os.path.join(self.root_dir, Digest.parse(chain_id).hex, "diff")
 
     def diff_dir(self, chain_id: str) -> Path:
-        return self.root / Digest.parse(chain_id).hex / "diff"
+        from pathlib import Path
+
+        return Path(self.diff_path(chain_id))
 
     def exists(self, chain_id: str) -> bool:
-        return self.diff_dir(chain_id).is_dir()
+        return os.path.isdir(self.diff_path(chain_id))
 
     def unpack(
         self, blob: Path, chain_id: str, expected_diff_id: str, *, source_name: str
@@ -76,7 +93,7 @@ class LayerDirs:
         import shutil
 
         try:
-            entries = list(os.scandir(self.root))
+            entries = list(os.scandir(self.root_dir))
         except FileNotFoundError:
             return
         for entry in entries:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-def tree_size(root: Path) -> int:
+def tree_size(root: str | Path) -> int:
     """Bytes in the tree at ``root`` (0 if it does not exist)."""
     try:
         top = os.lstat(root)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 
 from dockyard._util.record import Record
 from dockyard.errors import DockyardError, Unsupported
@@ -20,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     from dockyard.oci.runtime_spec import Mount
 
@@ -182,7 +182,7 @@ def split_options(options: Sequence[str]) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def mount(m: Mount, target: Path) -> None:
+def mount(m: Mount, target: str | Path) -> None:
     """Perform ``m`` on the host at ``target`` (its ``destination`` is ignored)."""
     flags, data = split_options(m.options)
     raw = data.encode()
@@ -224,7 +224,7 @@ def unmount(target: Path | str, *, lazy: bool = False) -> None:
 
 
 def unmount_under(
-    root: Path,
+    root: str | Path,
     *,
     keep: Callable[[str], bool] = lambda _: False,
     mountinfo: Sequence[MountInfo] | None = None,

@@ -48,16 +48,13 @@ it (``/sys/module/overlay/parameters``), like Docker does.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import os
-import re
-from pathlib import Path
 
+from dockyard._util import jsonlite
 from dockyard._util.atomic import atomic_write, fsync_dir
 from dockyard._util.fs import remove_tree
 from dockyard._util.ids import random_hex
+from dockyard._util.lazy import cache
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -83,6 +80,10 @@ from dockyard.storage.overlay import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
+    from pathlib import Path
+    from types import TracebackType
+
+    StrPath = str | os.PathLike[str]
 
 __all__ = [
     "INIT_LAYER",
@@ -103,46 +104,63 @@ _FEATURE_OPTIONS = (
 )
 
 
-@functools.cache
-def _key_re() -> re.Pattern[str]:
-    """Compiled on first use (listing and exec build a snapshotter, use no key)."""
-    return re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# A snapshot key (a container ID, a build step's): ``re.fullmatch(_KEY_PATTERN, key)``,
+# which is_valid_key checks without re.
+_KEY_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+_KEY_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_KEY_CHARS = _KEY_FIRST | frozenset("_.-")
 
 
-@functools.cache
+def is_valid_key(key: str) -> bool:
+    """``key`` matches ``_KEY_PATTERN`` (1 to 128 letters, digits, ``_.-``, not
+    starting with one of ``_.-``)."""
+    return 0 < len(key) <= 128 and key[0] in _KEY_FIRST and _KEY_CHARS.issuperset(key)
+
+
+@cache
 def overlay_extra_options(params_dir: str = _PARAMS) -> tuple[str, ...]:
     """The ``*=off`` options the running kernel's overlayfs understands."""
     return tuple(opt for name, opt in _FEATURE_OPTIONS if os.path.exists(f"{params_dir}/{name}"))
 
 
-def clean_stale_mounts(root: Path, keep: Collection[str] = ()) -> list[str]:
+def clean_stale_mounts(root: StrPath, keep: Collection[str] = ()) -> list[str]:
     """Unmount whatever is mounted inside the snapshotter ``root`` (left by a crash),
     except inside the snapshots named in ``keep``. Returns the mount points."""
     from dockyard.storage import hostmount
 
     base = os.path.abspath(root)
     kept = [os.path.join(base, k) for k in keep]
-    return hostmount.unmount_under(
-        Path(base), keep=lambda p: any(hostmount.is_under(p, k) for k in kept)
-    )
+    return hostmount.unmount_under(base, keep=lambda p: any(hostmount.is_under(p, k) for k in kept))
+
+
+def _path(p: str) -> Path:
+    """``Path(p)`` for the methods that hand out paths; pathlib (and the re, fnmatch
+    and urllib.parse it imports) is left out of the container paths otherwise."""
+    from pathlib import Path
+
+    return Path(p)
 
 
 class Snapshotter:
-    """Overlay snapshots under ``root``, one per key (a container ID, a build step)."""
+    """Overlay snapshots under ``root``, one per key (a container ID, a build step).
+
+    Paths are kept as absolute strings (``root_dir``, ``link_dir_str``): creating,
+    describing and removing a snapshot need no pathlib. ``root``, ``link_dir`` and
+    the methods that return directories give :class:`~pathlib.Path` objects."""
 
     def __init__(
         self,
-        root: Path,
+        root: StrPath,
         *,
-        link_dir: Path | None = None,
+        link_dir: StrPath | None = None,
         extra_options: Sequence[str] | None = None,
     ) -> None:
-        self.root = Path(os.path.abspath(root))
-        self.link_dir = (
-            self.root / LINK_DIR if link_dir is None else Path(os.path.abspath(link_dir))
+        self.root_dir = os.path.abspath(root)
+        self.link_dir_str = (
+            os.path.join(self.root_dir, LINK_DIR) if link_dir is None else os.path.abspath(link_dir)
         )
-        for p in (self.root, self.link_dir):
-            if needs_escape(str(p)):
+        for p in (self.root_dir, self.link_dir_str):
+            if needs_escape(p):
                 raise InvalidArgument(
                     f"snapshot directory {p} contains ',', ':' or '\\', which overlayfs "
                     "cannot take in a mount option"
@@ -151,52 +169,63 @@ class Snapshotter:
             overlay_extra_options() if extra_options is None else tuple(extra_options)
         )
 
-    # -- paths -----------------------------------------------------------------------
-    def _dir(self, key: str) -> Path:
-        if not _key_re().fullmatch(key) or key == LINK_DIR:
-            raise InvalidArgument(f"invalid snapshot key {key!r}")
-        return self.root / key
+    @property
+    def root(self) -> Path:
+        return _path(self.root_dir)
 
-    def _existing(self, key: str) -> Path:
+    @property
+    def link_dir(self) -> Path:
+        return _path(self.link_dir_str)
+
+    # -- paths -----------------------------------------------------------------------
+    def _dir(self, key: str) -> str:
+        if not is_valid_key(key) or key == LINK_DIR:
+            raise InvalidArgument(f"invalid snapshot key {key!r}")
+        return os.path.join(self.root_dir, key)
+
+    def _existing(self, key: str) -> str:
         d = self._dir(key)
-        if not (d / "upper").is_dir():
+        if not os.path.isdir(os.path.join(d, "upper")):
             raise NotFound(f"no such snapshot: {key}")
         return d
 
     def exists(self, key: str) -> bool:
-        return (self._dir(key) / "upper").is_dir()
+        return os.path.isdir(os.path.join(self._dir(key), "upper"))
 
     def keys(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = os.listdir(self.root_dir)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if _key_re().fullmatch(n) and n != LINK_DIR)
+        return sorted(n for n in names if is_valid_key(n) and n != LINK_DIR)
 
     def upper_dir(self, key: str) -> Path:
-        return self._existing(key) / "upper"
+        return _path(os.path.join(self._existing(key), "upper"))
 
     def lower_dirs(self, key: str) -> list[Path]:
         """The image's lower dirs ``key`` was prepared with, top first (without the init
         layer; empty for scratch)."""
-        d = self._existing(key)
+        return [_path(p) for p in self._lowers(key, self._existing(key))]
+
+    def _lowers(self, key: str, d: str) -> list[str]:
         try:
-            data = json.loads((d / "lowers").read_text())
+            with open(os.path.join(d, "lowers"), encoding="utf-8") as f:
+                data = jsonlite.loads(f.read())
         except (OSError, ValueError) as e:
             raise DockyardError(f"snapshot {key}: cannot read its lower dirs: {e}") from e
         if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
             raise DockyardError(f"snapshot {key}: corrupt lower dir list")
-        return [Path(p) for p in data]
+        return data
 
     # -- lifecycle -------------------------------------------------------------------
-    def prepare(self, key: str, lower_dirs: Sequence[Path], *, init: bool = True) -> list[Mount]:
+    def prepare(self, key: str, lower_dirs: Sequence[StrPath], *, init: bool = True) -> list[Mount]:
         """Make the snapshot ``key`` over ``lower_dirs`` (top layer first) and return the
         mount of the container's root. ``init``: put Docker's init layer on top of the
         image (for containers and build steps; not for a plain view of an image).
         Raises AlreadyExists if ``key`` exists."""
 
         final = self._dir(key)
-        lowers = [Path(os.path.abspath(p)) for p in lower_dirs]
+        lowers = [os.path.abspath(p) for p in lower_dirs]
         if len(lowers) > MAX_LAYERS:
             raise Unsupported(
                 f"cannot mount an image with {len(lowers)} layers: overlayfs takes at "
@@ -204,52 +233,54 @@ class Snapshotter:
                 hint="squash the image into fewer layers",
             )
         for p in lowers:
-            if not p.is_dir():
+            if not os.path.isdir(p):
                 raise NotFound(f"layer directory {p} does not exist")
-        if final.exists():
+        if os.path.exists(final):
             raise AlreadyExists(f"snapshot {key} already exists")
-        self.root.mkdir(parents=True, exist_ok=True)
-        stack = _stack(final, [str(p) for p in lowers], init)
+        os.makedirs(self.root_dir, exist_ok=True)
+        stack = _stack(final, lowers, init)
         mount = self._root_mount(final, stack)  # fits, or raise now
-        tmp = self.root / f".tmp-{random_hex(4)}-{key}"
+        tmp = os.path.join(self.root_dir, f".tmp-{random_hex(4)}-{key}")
         try:
-            tmp.mkdir(0o700)
-            upper = tmp / "upper"
-            upper.mkdir()
+            os.mkdir(tmp, 0o700)
+            upper = os.path.join(tmp, "upper")
+            os.mkdir(upper)
             os.chmod(upper, 0o755)
-            (tmp / "work").mkdir(0o700)
+            os.mkdir(os.path.join(tmp, "work"), 0o700)
             if lowers:
                 _copy_root_attrs(lowers[0], upper)
             if init:
-                os.symlink(f"../{self._shared_init().name}", tmp / "init")
+                os.symlink(f"../{self._shared_init()}", os.path.join(tmp, "init"))
             elif not lowers:
-                (tmp / "empty").mkdir()
-                os.chmod(tmp / "empty", 0o755)
-            atomic_write(tmp / "lowers", json.dumps([str(p) for p in lowers]).encode())
+                empty = os.path.join(tmp, "empty")
+                os.mkdir(empty)
+                os.chmod(empty, 0o755)
+            atomic_write(os.path.join(tmp, "lowers"), jsonlite.dumps(lowers).encode())
             try:
                 os.rename(tmp, final)
             except OSError as e:
                 raise AlreadyExists(f"snapshot {key} already exists") from e
-            fsync_dir(self.root)
+            fsync_dir(self.root_dir)
         except BaseException:
             remove_tree(tmp)
             raise
         return [mount]
 
-    def _shared_init(self) -> Path:
+    def _shared_init(self) -> str:
         """Docker's init layer, made once per store: every snapshot's ``init`` is a
         link to it. It is only ever a lower dir (never written), so one copy serves
-        all; making one per container was ~30 syscalls at create and at rm."""
-        d = self.root / SHARED_INIT
-        if not d.is_dir():
-            tmp = self.root / f".tmp-{random_hex(4)}-init"
+        all; making one per container was ~30 syscalls at create and at rm. Returns
+        its name in the store."""
+        d = os.path.join(self.root_dir, SHARED_INIT)
+        if not os.path.isdir(d):
+            tmp = os.path.join(self.root_dir, f".tmp-{random_hex(4)}-init")
             make_init_layer(tmp)
             try:
                 os.rename(tmp, d)
-                fsync_dir(self.root)
+                fsync_dir(self.root_dir)
             except OSError:  # made meanwhile by another process
                 remove_tree(tmp)
-        return d
+        return SHARED_INIT
 
     def mounts(self, key: str) -> list[Mount]:
         """The mount of ``key``'s root (destination ``/``), as :meth:`prepare` returned it."""
@@ -259,10 +290,10 @@ class Snapshotter:
     def _stack(self, key: str) -> list[str]:
         """All lower dirs of ``key``'s mount, top first."""
         d = self._existing(key)
-        return _stack(d, [str(p) for p in self.lower_dirs(key)], (d / "init").is_dir())
+        return _stack(d, self._lowers(key, d), os.path.isdir(os.path.join(d, "init")))
 
-    def _root_mount(self, d: Path, lowers: Sequence[str]) -> Mount:
-        upper, work = str(d / "upper"), str(d / "work")
+    def _root_mount(self, d: str, lowers: Sequence[str]) -> Mount:
+        upper, work = os.path.join(d, "upper"), os.path.join(d, "work")
         options: tuple[str, ...] | None = None
         if not any(needs_escape(p) for p in lowers):
             options = overlay_options(lowers, upper, work, self.extra_options)
@@ -275,17 +306,17 @@ class Snapshotter:
 
     def _link(self, target: str) -> str:
         """A short absolute symlink to ``target`` in the link dir."""
-        links = self.link_dir
-        links.mkdir(parents=True, exist_ok=True)
+        links = self.link_dir_str
+        os.makedirs(links, exist_ok=True)
         for length in range(8, 53, 4):
-            path = links / short_link_name(target, length)
+            path = os.path.join(links, short_link_name(target, length))
             try:
                 os.symlink(target, path)
-                return str(path)
+                return path
             except FileExistsError:
                 try:
                     if os.readlink(path) == target:
-                        return str(path)
+                        return path
                 except OSError:
                     pass
         raise DockyardError(f"cannot make a short link to {target} in {links}")
@@ -299,56 +330,57 @@ class Snapshotter:
         from dockyard.storage import hostmount
 
         d = self._existing(key)
-        upper = str(d / "upper")
+        upper = os.path.join(d, "upper")
         infos = hostmount.read_mountinfo()
         for m in infos:
             if (
                 m.fstype == "overlay"
                 and m.super_option("upperdir") == upper
-                and not hostmount.is_under(m.mount_point, str(d))
+                and not hostmount.is_under(m.mount_point, d)
             ):
                 raise Conflict(f"snapshot {key} is in use: mounted at {m.mount_point}")
         hostmount.unmount_under(d, mountinfo=infos)
-        doomed = self.root / f".del-{random_hex(4)}-{key}"
+        doomed = os.path.join(self.root_dir, f".del-{random_hex(4)}-{key}")
         os.rename(d, doomed)
-        fsync_dir(self.root)
+        fsync_dir(self.root_dir)
         remove_tree(doomed)
 
     def clean_stale(self, keep: Collection[str] = ()) -> None:
         """Repair after a crash: unmount stale host mounts (except in ``keep``), delete
         half-made and half-deleted snapshots and links to lower dirs that are gone."""
-        clean_stale_mounts(self.root, keep)
+        clean_stale_mounts(self.root_dir, keep)
         try:
-            entries = list(os.scandir(self.root))
+            entries = list(os.scandir(self.root_dir))
         except FileNotFoundError:
             return
         for entry in entries:
             if entry.name.startswith((".tmp-", ".del-")):
                 remove_tree(entry.path)
         try:
-            links = list(os.scandir(self.link_dir))
+            links = list(os.scandir(self.link_dir_str))
         except FileNotFoundError:
             return
         for link in links:
             if link.is_symlink() and not os.path.exists(link.path):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(link.path)
+                except FileNotFoundError:
+                    pass
 
     # -- reading ---------------------------------------------------------------------
     def usage(self, key: str) -> int:
         """Bytes the container wrote (its upper dir), as ``docker ps -s`` counts them."""
-        return tree_size(self.upper_dir(key))
+        return tree_size(os.path.join(self._existing(key), "upper"))
 
     def diff(self, key: str) -> Iterator[Change]:
         """``docker diff``: the paths the container added, changed or deleted."""
         d = self._existing(key)
-        return changes(d / "upper", [Path(p) for p in self._stack(key)])
+        return changes(_path(os.path.join(d, "upper")), [_path(p) for p in self._stack(key)])
 
     # -- host mounts -----------------------------------------------------------------
-    @contextlib.contextmanager
     def mount_on_host(
         self, key: str, target: Path | None = None, *, lazy_unmount: bool = False
-    ) -> Iterator[Path]:
+    ) -> _HostMount:
         """Mount ``key``'s merged view on the host for the duration of the block.
 
         ``target`` defaults to ``<root>/<key>/merged``, where :func:`clean_stale_mounts`
@@ -357,16 +389,7 @@ class Snapshotter:
         ``lazy_unmount``: detach it afterwards (see :func:`hostmount.unmount`), when
         nothing opened in the block stays open.
         """
-        from dockyard.storage import hostmount
-
-        (mount,) = self.mounts(key)
-        where = self._existing(key) / "merged" if target is None else Path(target)
-        where.mkdir(parents=True, exist_ok=True)
-        hostmount.mount(mount, where)
-        try:
-            yield where
-        finally:
-            self.unmount(where, lazy=lazy_unmount)
+        return _HostMount(self, key, target, lazy_unmount)
 
     def unmount(self, target: Path, *, lazy: bool = False) -> None:
         """Unmount ``target`` (detaching it if busy, or at once if ``lazy``); a no-op
@@ -376,11 +399,42 @@ class Snapshotter:
         hostmount.unmount(target, lazy=lazy)
 
 
-def _copy_root_attrs(src: Path, dst: Path) -> None:
+class _HostMount:
+    """:meth:`Snapshotter.mount_on_host`'s context manager (without contextlib)."""
+
+    def __init__(
+        self, snap: Snapshotter, key: str, target: Path | None, lazy_unmount: bool
+    ) -> None:
+        self.snap, self.key, self.target, self.lazy_unmount = snap, key, target, lazy_unmount
+
+    def __enter__(self) -> Path:
+        from dockyard.storage import hostmount
+
+        (mount,) = self.snap.mounts(self.key)
+        if self.target is None:
+            self.where = _path(os.path.join(self.snap._existing(self.key), "merged"))
+        else:
+            self.where = _path(os.fspath(self.target))
+        self.where.mkdir(parents=True, exist_ok=True)
+        hostmount.mount(mount, self.where)
+        return self.where
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.snap.unmount(self.where, lazy=self.lazy_unmount)
+
+
+def _copy_root_attrs(src: str, dst: str) -> None:
     """The merged root shows the upper dir's owner and mode: take the image's."""
     st = os.lstat(src)
-    with contextlib.suppress(PermissionError):
+    try:
         os.chown(dst, st.st_uid, st.st_gid)
+    except PermissionError:
+        pass
     os.chmod(dst, st.st_mode & 0o7777)
 
 
@@ -402,18 +456,21 @@ INIT_LAYER: tuple[tuple[str, str], ...] = (
 )
 
 
-def make_init_layer(d: Path) -> None:
+def make_init_layer(d: StrPath) -> None:
     """Create Docker's init layer in the new directory ``d`` (dirs and files 0755)."""
-    d.mkdir()
+    d = os.fspath(d)
+    os.mkdir(d)
     made = [d]
     for rel, kind in INIT_LAYER:
-        path = d / rel
-        for parent in reversed(path.relative_to(d).parents[:-1]):
-            if not (d / parent).exists():
-                (d / parent).mkdir()
-                made.append(d / parent)
+        path = os.path.join(d, rel)
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):  # the parents, top first
+            parent = os.path.join(d, *parts[:i])
+            if not os.path.exists(parent):
+                os.mkdir(parent)
+                made.append(parent)
         if kind == "dir":
-            path.mkdir()
+            os.mkdir(path)
             made.append(path)
         elif kind == "file":
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC))
@@ -424,6 +481,6 @@ def make_init_layer(d: Path) -> None:
         os.chmod(path, 0o755)
 
 
-def _stack(d: Path, image_lowers: Sequence[str], init: bool) -> list[str]:
-    stack = [str(d / "init"), *image_lowers] if init else list(image_lowers)
-    return stack or [str(d / "empty")]
+def _stack(d: str, image_lowers: Sequence[str], init: bool) -> list[str]:
+    stack = [os.path.join(d, "init"), *image_lowers] if init else list(image_lowers)
+    return stack or [os.path.join(d, "empty")]

@@ -25,26 +25,24 @@ in Docker, never removes one in use.
 from __future__ import annotations
 
 import builtins
-import functools
-import json
 import os
-import re
 import time
-from datetime import datetime
-from pathlib import Path
 
+from dockyard._util import jsonlite
 from dockyard._util.db import Transaction, ensure_schema
 from dockyard._util.fs import remove_tree
 from dockyard._util.ids import random_hex
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Mount
+from dockyard.specs.volumes import is_volume_name
 from dockyard.storage.du import tree_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 SCHEMA_VERSION = 1
 _DDL = """
@@ -73,11 +71,6 @@ _MANDATORY_OPTS = {"device": ("type",), "type": ("device",), "o": ("device", "ty
 _LIST_FILTERS = ("dangling", "driver", "label", "name")
 
 
-@functools.cache
-def _name_re() -> re.Pattern[str]:
-    return re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-
-
 def validate_name(name: str) -> None:
     """Docker's rule for local volume names."""
     if len(name) == 1:
@@ -85,7 +78,7 @@ def validate_name(name: str) -> None:
             f"create {name}: volume name is too short, names should be at least two "
             "alphanumeric characters"
         )
-    if not _name_re().fullmatch(name):
+    if not is_volume_name(name):
         raise InvalidArgument(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
             f'only "{_NAME_CHARS}" are allowed. If you intended to pass a host directory, '
@@ -95,6 +88,8 @@ def validate_name(name: str) -> None:
 
 def _rfc3339(ts: float) -> str:
     """Go's time.RFC3339 in local time (``Z`` for UTC), as Docker prints CreatedAt."""
+    from datetime import datetime  # only inspect and ls print dates
+
     text = datetime.fromtimestamp(int(ts)).astimezone().isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -237,6 +232,8 @@ def _search(pattern: str, text: str) -> bool:
     """Docker's filter Match: exact, or an (unanchored) regular expression."""
     if pattern == text:
         return True
+    import re  # only a name filter that is no exact name needs it
+
     try:
         return re.search(pattern, text) is not None
     except re.error:
@@ -259,22 +256,34 @@ class PruneReport(Record):
         self._set(volumes_deleted=volumes_deleted, space_reclaimed=space_reclaimed)
 
 
+def _path(p: str) -> Path:
+    """``Path(p)``, imported when a volume is made or read: a container without
+    volumes is created and removed without pathlib (and the re it imports)."""
+    from pathlib import Path
+
+    return Path(p)
+
+
 class VolumeStore:
-    def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
-        self.root = Path(os.path.abspath(root)) / "volumes"
+    def __init__(self, root: str | os.PathLike[str], conn: sqlite3.Connection) -> None:
+        self.root_dir = os.path.join(os.path.abspath(root), "volumes")
         self.conn = conn
         ensure_schema(conn, "volumes", SCHEMA_VERSION, _DDL)
 
+    @property
+    def root(self) -> Path:
+        return _path(self.root_dir)
+
     def _dir(self, name: str) -> Path:
-        return self.root / name
+        return _path(os.path.join(self.root_dir, name))
 
     def _row(self, row: tuple[str, str, float, str, str]) -> Volume:
         name, driver, created, labels, options = row
-        opts: dict[str, str] = json.loads(options)
+        opts: dict[str, str] = jsonlite.loads(options)
         mountpoint = self._dir(name) / "_data"
         if _is_bind(opts) and opts.get("device"):
-            mountpoint = Path(opts["device"])
-        return Volume(name, driver, mountpoint, created, json.loads(labels), opts)
+            mountpoint = _path(opts["device"])
+        return Volume(name, driver, mountpoint, created, jsonlite.loads(labels), opts)
 
     # -- create / read -----------------------------------------------------------------
     def create(
@@ -310,7 +319,7 @@ class VolumeStore:
         self.conn.execute(
             "INSERT OR IGNORE INTO volumes (name, driver, created, labels, options) "
             "VALUES (?, ?, ?, ?, ?)",
-            (name, driver, time.time(), json.dumps(all_labels), json.dumps(opts)),
+            (name, driver, time.time(), jsonlite.dumps(all_labels), jsonlite.dumps(opts)),
         )
         return self.get(name)
 
@@ -415,7 +424,7 @@ class VolumeStore:
         """After a crash: finish deletions (``.del-*``) whose volume row is gone and
         put back the data of a removal that did not commit."""
         try:
-            entries = builtins.list(os.scandir(self.root))
+            entries = builtins.list(os.scandir(self.root_dir))
         except FileNotFoundError:
             return
         for entry in entries:
