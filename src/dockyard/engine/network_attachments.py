@@ -10,14 +10,9 @@ addresses are handed out in database transactions."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Callable, Sequence
-from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
-from dockyard.config import EngineConfig
 from dockyard.engine.network_common import (
     DEFAULT_MODES,
     MTU_OPT,
@@ -26,16 +21,20 @@ from dockyard.engine.network_common import (
     drop_bridge,
     is_bridge_mode,
 )
-from dockyard.engine.network_definitions import NetworkDefinitions
-from dockyard.engine.network_firewall import NetworkFirewall
-from dockyard.engine.network_ports import PortPublisher
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.network import bridge as br
-from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore
+from dockyard.network.store import Endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from dockyard.config import EngineConfig
     from dockyard.engine.container_config import ContainerCreate
+    from dockyard.engine.network_definitions import NetworkDefinitions
+    from dockyard.engine.network_firewall import NetworkFirewall
+    from dockyard.engine.network_ports import PortPublisher
+    from dockyard.network.store import NetworkRecord, NetworkStore
     from dockyard.specs.ports import PortBinding
 
 
@@ -47,9 +46,9 @@ class ContainerAttachments:
         lock: NetworkLock,
         firewall: NetworkFirewall,
         networks: NetworkDefinitions,
-        ports: PortPublisher,
+        ports: Callable[[], PortPublisher],
         *,
-        netns_dir: Path,
+        netns_dir: str | os.PathLike[str],
         container_name: Callable[[str], str | None],
         is_running: Callable[[str], bool],
     ) -> None:
@@ -59,12 +58,12 @@ class ContainerAttachments:
         self.firewall = firewall
         self.networks = networks
         self.ports = ports
-        self.netns_dir = netns_dir
+        self.netns_dir = os.fspath(netns_dir)
         self.container_name = container_name
         self.is_running = is_running
 
-    def netns_path(self, cid: str) -> Path:
-        return self.netns_dir / cid
+    def netns_path(self, cid: str) -> str:
+        return os.path.join(self.netns_dir, cid)
 
     # -- a container's networks at create -------------------------------------------
     def resolve_mode(self, req: ContainerCreate) -> NetworkRecord | None:
@@ -113,28 +112,25 @@ class ContainerAttachments:
         aliases: Sequence[str],
         ifname: str,
     ) -> Endpoint:
-        from dockyard.network.ipam import IPAMConfig, allocate, mac_for
+        from dockyard.network.ipam import allocate_ip, mac_for
 
-        cfg = IPAMConfig(
-            IPv4Network(net.subnet),
-            IPv4Address(net.gateway),
-            IPv4Network(net.ip_range) if net.ip_range else None,
-        )
         with self.store.transaction():
-            used = [IPv4Address(e.ip) for e in self.store.endpoints(network_id=net.id)]
-            addr = allocate(cfg, used, network=net.name, network_id=net.id, requested=ip)
-            ep = Endpoint(net.id, cid, str(addr), mac_for(addr), ifname, tuple(aliases))
+            used = [e.ip for e in self.store.endpoints(network_id=net.id)]
+            addr = allocate_ip(
+                net.subnet,
+                net.gateway,
+                net.ip_range,
+                used,
+                network=net.name,
+                network_id=net.id,
+                requested=ip,
+            )
+            ep = Endpoint(net.id, cid, addr, mac_for(addr), ifname, tuple(aliases))
             self.store.add_endpoint(ep)
         return ep
 
     def attachments(self, cid: str) -> list[Attachment]:
-        out = []
-        nets = {n.id: n for n in self.store.all()}
-        for e in self.store.endpoints(container_id=cid):
-            n = nets.get(e.network_id)
-            if n is not None:
-                out.append(Attachment(n, e))
-        return out
+        return [Attachment(n, e) for n, e in self.store.endpoints_with_networks(cid)]
 
     def hosts_lines(self, cid: str, hostname: str, domainname: str = "") -> list[str]:
         """``/etc/hosts`` lines naming the container itself (Docker: its first address)."""
@@ -195,7 +191,10 @@ class ContainerAttachments:
             finally:
                 if inner is not None:
                     inner.close()  # it holds the namespace too
-            ports_changed = self.ports.publish(cid, atts, bindings, warnings)
+            # publish() changes nothing without bindings nor rows (its module unneeded)
+            ports_changed = bool(bindings or self.store.published(cid)) and self.ports().publish(
+                cid, atts, bindings, warnings
+            )
             if made_bridges or ports_changed:
                 warnings += self.firewall.sync()
         if any(not a.network.is_default for a in atts):
@@ -213,6 +212,8 @@ class ContainerAttachments:
     def _check_claim(self, net: NetworkRecord) -> None:
         """Before a bridge goes up: its subnet must not be another root's (a network
         made before claims existed, or a lost race)."""
+        from ipaddress import IPv4Network
+
         from dockyard.network.claims import claim
 
         holder = claim(IPv4Network(net.subnet), self.config.root)
@@ -236,9 +237,9 @@ class ContainerAttachments:
         opt = dict(net.options).get(MTU_OPT)
         if opt:
             return int(opt)
-        from dockyard.network.ipam import host_routes, uplink
+        from dockyard.network.ipam import default_route_device
 
-        return br.uplink_mtu(uplink(host_routes()))
+        return br.uplink_mtu(default_route_device())
 
     def link_mtu(self, net: NetworkRecord) -> int:
         """The MTU of the bridge and veths: big (traffic between containers and with
@@ -248,9 +249,7 @@ class ContainerAttachments:
         return int(opt) if opt else br.LOCAL_MTU
 
     def _bridge_spec(self, net: NetworkRecord) -> br.BridgeSpec:
-        return br.BridgeSpec(
-            net.bridge, IPv4Address(net.gateway), IPv4Network(net.subnet), self.link_mtu(net)
-        )
+        return br.BridgeSpec(net.bridge, net.gateway, net.subnet, self.link_mtu(net))
 
     def _veth_spec(self, a: Attachment, cid: str, *, gw: bool) -> br.VethSpec:
         net, ep = a.network, a.endpoint
@@ -260,10 +259,10 @@ class ContainerAttachments:
             netns=self.netns_path(cid),
             ifname=ep.ifname,
             mac=ep.mac,
-            ip=IPv4Address(ep.ip),
+            ip=ep.ip,
             prefixlen=net.prefixlen,
             mtu=self.link_mtu(net),
-            gateway=IPv4Address(net.gateway) if gw else None,
+            gateway=net.gateway if gw else None,
             route_mtu=self.mtu(net) if gw else None,
         )
 
@@ -275,11 +274,13 @@ class ContainerAttachments:
             self._record_sysctl("net.ipv4.ip_forward", "1", old)
 
     def _record_sysctl(self, key: str, value: str, old: str) -> None:
+        import json
+
         from dockyard._util.atomic import atomic_write
         from dockyard.runtime.state import rfc3339_nano
 
-        path = self.config.root / "network" / "sysctls.json"
-        data = changed_sysctls(self.config.root)
+        path = os.path.join(self.config.root_dir, "network", "sysctls.json")
+        data = changed_sysctls(self.config.root_dir)
         data[key] = {"value": value, "was": old, "at": rfc3339_nano(time.time_ns())}
         atomic_write(path, json.dumps(data, indent=1).encode())
 
@@ -323,7 +324,7 @@ class ContainerAttachments:
         self._allocate(net, cid, ip=ip, aliases=aliases, ifname=ifname)
         if self.is_running(cid):
             try:
-                return self.prepare(cid, self.ports.bindings_of(cid))
+                return self.prepare(cid, self.ports().bindings_of(cid))
             except BaseException:
                 with self.store.transaction():
                     self.store.remove_endpoint(net.id, cid)
@@ -396,7 +397,7 @@ class ContainerAttachments:
             with self.store.transaction():
                 self.store.remove_endpoints_of(cid)
                 self.store.remove_published(cid)
-            idle = [a.network for a in atts if not self.store.endpoints(network_id=a.network.id)]
+            idle = [a.network for a in atts if not self.store.has_endpoints(a.network.id)]
             if linger <= 0:
                 links += [n.bridge for n in idle if n.bridge and br.is_bridge(n.bridge)]
                 br.delete_links(links)
@@ -416,19 +417,23 @@ class ContainerAttachments:
             self._schedule_janitor(linger)
 
     @property
-    def _gone_veths(self) -> Path:
+    def _gone_veths(self) -> str:
         """The veths of removed containers (their namespace took them, normally)."""
-        return self.lock.state_dir / "veths.gone"
+        return os.path.join(self.lock.state_dir, "veths.gone")
 
     def _delete_gone_veths(self) -> None:
         """Delete the veths of removed containers that are still there: something
         else held their namespace (under the lock)."""
         try:
-            names = self._gone_veths.read_text().split()
+            with open(self._gone_veths) as f:
+                names = f.read().split()
         except FileNotFoundError:
             return
         br.delete_links(names)
-        self._gone_veths.unlink(missing_ok=True)
+        try:
+            os.unlink(self._gone_veths)
+        except FileNotFoundError:
+            pass
 
     def collect(self) -> None:
         """Delete the bridges no container uses any more; make the table match."""
@@ -451,7 +456,7 @@ class ContainerAttachments:
         cleaned: list[str] = []
         with self.lock.held():
             for cid in self.store.containers_with_endpoints() - known:
-                if _young(self.config.root / "containers" / cid):
+                if _young(os.path.join(self.config.root_dir, "containers", cid)):
                     continue  # a create in progress in another process
                 self._remove_sandbox(cid, self.attachments(cid))
                 with self.store.transaction():
@@ -466,7 +471,7 @@ class ContainerAttachments:
 
             for name in files:
                 if name not in known and name not in self.store.containers_with_endpoints():
-                    netns.remove(self.netns_dir / name)
+                    netns.remove(os.path.join(self.netns_dir, name))
                     if name not in cleaned:
                         cleaned.append(name)
             in_use = {e.network_id for e in self.store.endpoints()}
@@ -477,17 +482,20 @@ class ContainerAttachments:
         return cleaned
 
 
-def changed_sysctls(root: Path) -> dict[str, dict[str, str]]:
+def changed_sysctls(root: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
     """The machine-wide sysctls an engine root changed, with their old values
     (``dockyard info`` shows them). Per-bridge ones (route_localnet) go with the bridge."""
+    from dockyard._util import jsonlite
+
     try:
-        data = json.loads((root / "network" / "sysctls.json").read_text())
+        with open(os.path.join(root, "network", "sysctls.json")) as f:
+            data = jsonlite.loads(f.read())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _young(path: Path, grace: float = 60.0) -> bool:
+def _young(path: str, grace: float = 60.0) -> bool:
     try:
         return time.time() - os.stat(path).st_mtime < grace
     except FileNotFoundError:

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from dockyard._util.record import Record
 from dockyard._util.sha import sha256
@@ -53,20 +50,36 @@ class NetworkLock:
     """The one lock under which bridges, veths, namespaces and the table change:
     flock on ``$RUNROOT/network/lock``."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.state_dir = os.fspath(state_dir)
 
-    @contextmanager
-    def held(self) -> Iterator[int]:
-        """Holds the lock; yields its fd, which a detached finisher may inherit to
-        hold the lock until it is done."""
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def held(self) -> _Held:
+        """Holds the lock (``with``); gives its fd, which a detached finisher may
+        inherit to hold the lock until it is done."""
+        return _Held(self.state_dir)
+
+
+class _Held:
+    """``with lock.held() as fd``: a class, not ``contextlib.contextmanager`` (whose
+    import a ``run`` does not otherwise need)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.fd = -1
+
+    def __enter__(self) -> int:
+        os.makedirs(self.state_dir, exist_ok=True, mode=0o700)
+        fd = os.open(f"{self.state_dir}/lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield fd
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        self.fd = fd
+        return fd
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.fd)
 
 
 def drop_bridge(net: NetworkRecord) -> None:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from ipaddress import IPv4Network
-from pathlib import Path
 
+from dockyard._util.lazy import Regex
 from dockyard._util.sha import sha256
-from dockyard.config import EngineConfig
 from dockyard.engine.network_common import (
     BRIDGE_NAME_OPT,
     DEFAULT_NETWORK,
@@ -26,16 +23,20 @@ from dockyard.engine.network_common import (
     drop_bridge,
     endpoint_id,
 )
-from dockyard.engine.network_firewall import NetworkFirewall
 from dockyard.errors import AlreadyExists, Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.network import bridge as br
-from dockyard.network.store import NetworkRecord, NetworkStore
+from dockyard.network.store import NetworkRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from ipaddress import IPv4Network
     from typing import Any
 
+    from dockyard.config import EngineConfig
+    from dockyard.engine.network_firewall import NetworkFirewall
     from dockyard.network.ipam import IPAMConfig
+    from dockyard.network.store import NetworkStore
 
 
 class NetworkDefinitions:
@@ -55,8 +56,11 @@ class NetworkDefinitions:
         self.firewall = firewall
         self.tag = tag
         self.container_name = container_name
+        self._default: NetworkRecord | None = None
 
     def _routes_and_taken(self) -> tuple[list[Any], list[tuple[IPv4Network, str]], set[str]]:
+        from ipaddress import IPv4Network
+
         from dockyard.network.claims import claimed_by_others
         from dockyard.network.ipam import host_routes
 
@@ -131,10 +135,13 @@ class NetworkDefinitions:
         )
 
     def default_network(self) -> NetworkRecord:
-        """The default ``bridge`` network, made on first use."""
-        found = self.store.default()
-        if found is not None:
-            return found
+        """The default ``bridge`` network, made on first use (its row never changes and
+        cannot be removed: read once per service)."""
+        if self._default is None:
+            self._default = self.store.default() or self._make_default()
+        return self._default
+
+    def _make_default(self) -> NetworkRecord:
         with self.lock.held(), self.store.transaction():
             found = self.store.default()
             if found is not None:
@@ -226,7 +233,7 @@ class NetworkDefinitions:
     def _pseudo(self) -> list[NetworkRecord]:
         out = []
         for name, driver in (("host", "host"), ("none", "null")):
-            nid = sha256(f"{self.config.root}/{name}".encode()).hexdigest()
+            nid = sha256(f"{self.config.root_dir}/{name}".encode()).hexdigest()
             out.append(
                 NetworkRecord(
                     id=nid,
@@ -236,7 +243,7 @@ class NetworkDefinitions:
                     gateway="",
                     bridge="",
                     internal=False,
-                    created=_root_created(self.config.root),
+                    created=_root_created(self.config.root_dir),
                 )
             )
         return out
@@ -266,6 +273,8 @@ class NetworkDefinitions:
                 )
             with self.store.transaction():
                 self.store.remove(net.id)
+            from ipaddress import IPv4Network
+
             from dockyard.network.claims import release
 
             release(IPv4Network(net.subnet), self.config.root)
@@ -292,10 +301,11 @@ class NetworkDefinitions:
         return [e.container_id for e in self.store.endpoints(network_id=network_id)]
 
 
-def _valid_name(name: str) -> bool:
-    import re
+_NAME = Regex(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
-    return re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name) is not None
+
+def _valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
 
 
 def _valid_ifname(name: str) -> bool:
@@ -321,7 +331,7 @@ def _labels_match(labels: dict[str, str], filters: Sequence[str]) -> bool:
     return True
 
 
-def _root_created(root: Path) -> str:
+def _root_created(root: str) -> str:
     from dockyard.runtime.state import rfc3339_nano
 
     try:

@@ -4,25 +4,33 @@ exists; every change happens under the network lock."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from dockyard.network import bridge as br
-from dockyard.network import firewall as fw
-from dockyard.network.store import Endpoint, NetworkStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.network import firewall as fw
+    from dockyard.network.store import Endpoint, NetworkStore
 
 
 class NetworkFirewall:
-    def __init__(self, store: NetworkStore, table: str, state_dir: Path) -> None:
+    """The table ``dockyard_<tag>`` (:mod:`dockyard.network.firewall`, imported when the
+    table is rendered or changed: a ``run`` on a lingering bridge does neither)."""
+
+    def __init__(self, store: NetworkStore, tag: str, state_dir: str | os.PathLike[str]) -> None:
         self.store = store
-        self.table = table
-        self.state_dir = state_dir
+        self.table = f"dockyard_{tag}"  # firewall.table_name(tag)
+        self.state_dir = os.fspath(state_dir)
 
     @property
-    def _applied_path(self) -> Path:
+    def _applied_path(self) -> str:
         """The script last applied (``nft.rules`` in the runroot)."""
-        return self.state_dir / "nft.rules"
+        return os.path.join(self.state_dir, "nft.rules")
 
     def ruleset(self) -> fw.Ruleset:
+        from dockyard.network import firewall as fw
+
         nets = {n.id: n for n in self.store.all()}
         # every bridge that exists, a lingering idle one too: the next container on it
         # then finds the table as it needs it
@@ -55,21 +63,25 @@ class NetworkFirewall:
         """The nft script that makes our table match the records, and whether it
         defines the table (else it deletes it); None when the table is as last applied
         (``nft.rules`` in the runroot, which this updates)."""
+        from dockyard.network import firewall as fw
+
         rs = self.ruleset()
         cache = self._applied_path
         try:
-            applied: str | None = cache.read_text()
+            with open(cache) as f:
+                applied: str | None = f.read()
         except OSError:
             applied = None
         if not rs.bridges:
             if applied is None and not force:
                 return None
-            cache.unlink(missing_ok=True)
+            _unlink(cache)
             return fw.delete_script(self.table), False
         script = fw.render(rs)
         if script == applied and not force:
             return None
-        cache.write_text(script)
+        with open(cache, "w") as f:
+            f.write(script)
         return script, True
 
     def sync(self, *, force: bool = False) -> list[str]:
@@ -77,6 +89,8 @@ class NetworkFirewall:
         change = self.change(force=force)
         if change is None:
             return []
+        from dockyard.network import firewall as fw
+
         script, defines = change
         try:
             if not defines:
@@ -84,7 +98,14 @@ class NetworkFirewall:
                 return []
             drops = fw.apply(script, self.table)
         except BaseException:
-            self._applied_path.unlink(missing_ok=True)
+            _unlink(self._applied_path)
             raise
         warning = fw.forward_drop_warning(drops)
         return [warning] if warning else []
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

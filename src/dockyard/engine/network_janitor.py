@@ -15,15 +15,16 @@ deleted with containers still attached, found through their subnet claims.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
-from dockyard.config import EngineConfig
 from dockyard.errors import DockyardError
 from dockyard.network import bridge as br
-from dockyard.network import firewall as fw
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dockyard.config import EngineConfig
 
 LINGER_ENV = "DOCKYARD_NETWORK_LINGER"
 DEFAULT_LINGER = 5.0
@@ -58,9 +59,10 @@ def finish_later(lock: int, links: Sequence[str], nft_script: str) -> None:
     )
 
 
-def _janitor_alive(pid_file: Path) -> bool:
+def _janitor_alive(pid_file: str) -> bool:
     try:
-        pid = int(pid_file.read_text().split()[0])
+        with open(pid_file) as f:
+            pid = int(f.read().split()[0])
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"janitor_main" in f.read()
     except (OSError, ValueError, IndexError):
@@ -71,7 +73,10 @@ def janitor_main(root: str, runroot: str, linger: float) -> None:
     """The janitor process: once no teardown happened for ``linger`` s, collect. When
     the root or runroot is gone meanwhile (a test's temporary engine), the bridges
     and table named after this root are deleted by name: they are ours by name."""
-    from dockyard._util.db import open_db
+    from pathlib import Path
+
+    from dockyard._util.db import Error, open_db
+    from dockyard.config import EngineConfig
 
     config = EngineConfig(Path(root), Path(runroot))
     state = config.runroot / "network"
@@ -103,7 +108,7 @@ def janitor_main(root: str, runroot: str, linger: float) -> None:
                 db.close()
         else:
             collect_by_name(br.root_tag(config.root))
-    except (DockyardError, OSError, sqlite3.Error):
+    except (DockyardError, OSError, Error):
         pass
     finally:
         pid_file.unlink(missing_ok=True)
@@ -132,6 +137,8 @@ def collect_by_name(tag: str) -> None:
     except OSError:
         names = []
     br.delete_links([n for n in names if br.is_bridge(n)])
+    from dockyard.network import firewall as fw
+
     try:
         fw.delete(fw.table_name(tag))
     except DockyardError:
@@ -140,9 +147,14 @@ def collect_by_name(tag: str) -> None:
 
 def schedule_janitor(config: EngineConfig, linger: float) -> None:
     """Make sure a janitor collects ``linger`` s after the last teardown."""
-    state = config.runroot / "network"
-    (state / "idle-since").touch()
-    if _janitor_alive(state / "janitor.pid"):
+    state = os.path.join(config.runroot_dir, "network")
+    idle_since = os.path.join(state, "idle-since")  # the janitor waits from its mtime
+    try:
+        os.utime(idle_since)
+    except FileNotFoundError:
+        with open(idle_since, "a"):
+            pass
+    if _janitor_alive(os.path.join(state, "janitor.pid")):
         return
     import subprocess
     import sys
@@ -154,7 +166,7 @@ def schedule_janitor(config: EngineConfig, linger: float) -> None:
     )
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     argv = [sys.executable, "-I", "-S", "-c", boot, src]
-    argv += [str(config.root), str(config.runroot), str(linger)]
+    argv += [config.root_dir, config.runroot_dir, str(linger)]
     subprocess.run(
         ["sh", "-c", '"$@" </dev/null >/dev/null 2>&1 &', "sh", *argv],
         check=False,

@@ -4,23 +4,19 @@ in the state database from ``start`` to ``stop``/``rm``, and the warnings at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from dockyard.engine.network_common import (
-    DATABASE_PORTS,
-    Attachment,
-    NetworkLock,
-    is_bridge_mode,
-)
-from dockyard.engine.network_firewall import NetworkFirewall
+from dockyard.engine.network_common import DATABASE_PORTS, is_bridge_mode
 from dockyard.errors import Conflict, InvalidArgument
-from dockyard.network.store import NetworkStore, Published
+from dockyard.network.store import Published
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from dockyard.engine.container_config import ContainerCreate
+    from dockyard.engine.network_common import Attachment, NetworkLock
+    from dockyard.engine.network_firewall import NetworkFirewall
+    from dockyard.network.store import NetworkStore
     from dockyard.specs.ports import PortBinding
 
 

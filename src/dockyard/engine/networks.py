@@ -28,11 +28,9 @@ by its parts: :mod:`network_definitions` (the networks), :mod:`network_attachmen
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import os
 
-from dockyard.config import EngineConfig
+from dockyard._util.lazy import cached_property
 from dockyard.engine.network_attachments import ContainerAttachments, changed_sysctls
 from dockyard.engine.network_common import (
     BRIDGE_NAME_OPT,
@@ -49,16 +47,19 @@ from dockyard.engine.network_common import (
 )
 from dockyard.engine.network_definitions import NetworkDefinitions
 from dockyard.engine.network_firewall import NetworkFirewall
-from dockyard.engine.network_ports import PortPublisher, publish_warnings
 from dockyard.network import bridge as br
-from dockyard.network import firewall as fw
-from dockyard.network.store import NetworkRecord, NetworkStore, Published
+from dockyard.network.store import NetworkStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
+    from dockyard._util.db import Connection
+    from dockyard.config import EngineConfig
     from dockyard.engine.container_config import ContainerCreate
+    from dockyard.engine.network_ports import PortPublisher
+    from dockyard.network.store import NetworkRecord, Published
     from dockyard.specs.ports import PortBinding
 
 
@@ -66,7 +67,7 @@ class NetworkService:
     def __init__(
         self,
         config: EngineConfig,
-        db: sqlite3.Connection,
+        db: Connection,
         *,
         container_name: Callable[[str], str | None],
         is_running: Callable[[str], bool],
@@ -75,12 +76,11 @@ class NetworkService:
         self.store = NetworkStore(db)
         self.container_name = container_name
         self.is_running = is_running
-        self.tag = br.root_tag(config.root)
-        self.table = fw.table_name(self.tag)
-        self.state_dir = config.runroot / "network"
-        self.netns_dir = config.runroot / "netns"
+        self.tag = br.root_tag(config.root_dir)
+        self.state_dir = os.path.join(config.runroot_dir, "network")
+        self.netns_dir = os.path.join(config.runroot_dir, "netns")
         self.lock = NetworkLock(self.state_dir)
-        self.firewall = NetworkFirewall(self.store, self.table, self.state_dir)
+        self.firewall = NetworkFirewall(self.store, self.tag, self.state_dir)
         self.definitions = NetworkDefinitions(
             config,
             self.store,
@@ -89,23 +89,34 @@ class NetworkService:
             tag=self.tag,
             container_name=container_name,
         )
-        self.ports = PortPublisher(
-            self.store,
-            self.lock,
-            self.firewall,
-            container_name=container_name,
-            is_running=is_running,
-        )
         self.container_side = ContainerAttachments(
             config,
             self.store,
             self.lock,
             self.firewall,
             self.definitions,
-            self.ports,
+            lambda: self.ports,
             netns_dir=self.netns_dir,
             container_name=container_name,
             is_running=is_running,
+        )
+
+    @property
+    def table(self) -> str:
+        """Our nft table's name."""
+        return self.firewall.table
+
+    @cached_property
+    def ports(self) -> PortPublisher:
+        """Made on first use: a container without published ports never needs it."""
+        from dockyard.engine.network_ports import PortPublisher
+
+        return PortPublisher(
+            self.store,
+            self.lock,
+            self.firewall,
+            container_name=self.container_name,
+            is_running=self.is_running,
         )
 
     # -- locking, paths ------------------------------------------------------------
@@ -114,7 +125,7 @@ class NetworkService:
         with self.lock.held():
             pass
 
-    def netns_path(self, cid: str) -> Path:
+    def netns_path(self, cid: str) -> str:
         return self.container_side.netns_path(cid)
 
     # -- networks ------------------------------------------------------------------
@@ -178,6 +189,10 @@ class NetworkService:
         return self.container_side.resolve_mode(req)
 
     def create_warnings(self, req: ContainerCreate) -> list[str]:
+        if not (req.ports or req.publish_all):
+            return []  # what publish_warnings says, without importing it
+        from dockyard.engine.network_ports import publish_warnings
+
         return publish_warnings(req)
 
     def attach(self, cid: str, req: ContainerCreate) -> list[Attachment]:

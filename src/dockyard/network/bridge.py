@@ -15,14 +15,16 @@ that it can be found again (to delete it, or after a reboot) from the records.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 from dockyard._util.record import Record
 from dockyard._util.sha import sha256
 from dockyard.errors import Unsupported
+from dockyard.network import ip4
 from dockyard.network import netlink as nl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 IFNAMSIZ = 15
 DEFAULT_MTU = 1500
@@ -38,8 +40,8 @@ LOCAL_MTU = 65535
 # by a link that cannot take it is segmented there by the kernel (gso_max_size is
 # checked on output since Linux 6.8). Older kernels refuse or ignore it: no error.
 VETH_GSO_MAX_SIZE = 524280  # GSO_MAX_SIZE: a veth's tso_max_size
-SYS_NET = Path("/sys/class/net")
-PROC_SYS = Path("/proc/sys")
+SYS_NET = "/sys/class/net"
+PROC_SYS = "/proc/sys"
 
 
 def root_tag(root: os.PathLike[str] | str) -> str:
@@ -58,17 +60,22 @@ def veth_name(network_id: str, container_id: str) -> str:
     return "veth" + sha256(f"{network_id}/{container_id}".encode()).hexdigest()[:8]
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def link_exists(name: str) -> bool:
-    return os.path.exists(SYS_NET / name)
+    return os.path.exists(f"{SYS_NET}/{name}")
 
 
 def is_bridge(name: str) -> bool:
-    return os.path.isdir(SYS_NET / name / "bridge")
+    return os.path.isdir(f"{SYS_NET}/{name}/bridge")
 
 
 def link_mtu(name: str) -> int | None:
     try:
-        return int((SYS_NET / name / "mtu").read_text())
+        return int(_read(f"{SYS_NET}/{name}/mtu"))
     except (OSError, ValueError):
         return None
 
@@ -82,20 +89,23 @@ def uplink_mtu(uplink: str | None) -> int:
 
 
 class BridgeSpec(Record):
+    """A bridge: its name, gateway address (``a.b.c.d``) and subnet (``a.b.c.d/n``);
+    addresses are text (:mod:`ip4`; ``ipaddress`` objects print the same)."""
+
     __slots__ = ("name", "gateway", "subnet", "mtu")  # noqa: RUF023 (constructor order)
     name: str
-    gateway: IPv4Address
-    subnet: IPv4Network
+    gateway: str
+    subnet: str
     mtu: int
 
-    def __init__(self, name: str, gateway: IPv4Address, subnet: IPv4Network, mtu: int) -> None:
-        self._set(name=name, gateway=gateway, subnet=subnet, mtu=mtu)
+    def __init__(self, name: str, gateway: object, subnet: object, mtu: int) -> None:
+        self._set(name=name, gateway=str(gateway), subnet=str(subnet), mtu=mtu)
 
     @property
     def mac(self) -> str:
         """A fixed address: without one a bridge takes its lowest port's, which changes
         as containers come and go (and with it every neighbour's ARP entry)."""
-        return "02:42:" + ":".join(f"{b:02x}" for b in self.gateway.packed)
+        return ip4.mac_for(self.gateway)
 
 
 def bridge_requests(b: BridgeSpec) -> list[bytes]:
@@ -114,14 +124,15 @@ def bridge_requests(b: BridgeSpec) -> list[bytes]:
 
 def bridge_address_requests(b: BridgeSpec, index: int) -> list[bytes]:
     """The gateway address on the bridge, and the bridge up."""
+    net, prefixlen = ip4.network(b.subnet)
     return [
-        nl.new_addr(index, b.gateway, b.subnet.prefixlen, b.subnet.broadcast_address),
+        nl.new_addr(index, b.gateway, prefixlen, ip4.fmt(ip4.broadcast(net, prefixlen))),
         nl.link_up(index),
     ]
 
 
 class VethSpec(Record):
-    """One container's interface on one network."""
+    """One container's interface on one network (addresses as text, see BridgeSpec)."""
 
     __slots__ = (  # noqa: RUF023 (constructor order)
         "host",
@@ -137,38 +148,38 @@ class VethSpec(Record):
     )
     host: str  # veth<8 hex>, on the bridge
     bridge: str
-    netns: Path
+    netns: str
     ifname: str  # eth0, eth1... inside
     mac: str
-    ip: IPv4Address
+    ip: str
     prefixlen: int
     mtu: int
-    gateway: IPv4Address | None  # the default route goes through it (first network only)
+    gateway: str | None  # the default route goes through it (first network only)
     route_mtu: int | None  # the default route's MTU (the uplink's) when below ``mtu``
 
     def __init__(
         self,
         host: str,
         bridge: str,
-        netns: Path,
+        netns: str | os.PathLike[str],
         ifname: str,
         mac: str,
-        ip: IPv4Address,
+        ip: object,
         prefixlen: int,
         mtu: int,
-        gateway: IPv4Address | None,
+        gateway: object | None,
         route_mtu: int | None = None,
     ) -> None:
         self._set(
             host=host,
             bridge=bridge,
-            netns=netns,
+            netns=os.fspath(netns),
             ifname=ifname,
             mac=mac,
-            ip=ip,
+            ip=str(ip),
             prefixlen=prefixlen,
             mtu=mtu,
-            gateway=gateway,
+            gateway=None if gateway is None else str(gateway),
             route_mtu=route_mtu,
         )
 
@@ -189,8 +200,8 @@ def bridge_netfilter() -> bool:
 def veth_inner_requests(v: VethSpec, index: int) -> list[bytes]:
     """Inside the namespace, on the inner end (``index``): its address, up, the
     default route (with the uplink's MTU when below the link's)."""
-    net = IPv4Network(f"{v.ip}/{v.prefixlen}", strict=False)
-    out = [nl.new_addr(index, v.ip, v.prefixlen, net.broadcast_address), nl.link_up(index)]
+    bcast = ip4.fmt(ip4.broadcast(ip4.parse(v.ip), v.prefixlen))
+    out = [nl.new_addr(index, v.ip, v.prefixlen, bcast), nl.link_up(index)]
     if v.gateway is not None:
         out.append(default_route_request(v, index))
     return out
@@ -208,7 +219,7 @@ def default_route_request(v: VethSpec, index: int) -> bytes:
 def link_index(name: str) -> int:
     """The index of a link on the host (sysfs: no request needed)."""
     try:
-        return int((SYS_NET / name / "ifindex").read_text())
+        return int(_read(f"{SYS_NET}/{name}/ifindex"))
     except (OSError, ValueError):
         raise nl.NetlinkError(19, f"no link {name}")  # ENODEV
 
@@ -253,7 +264,8 @@ def add_veths(specs: Sequence[VethSpec], inner: nl.Netlink, *, hairpin: bool = F
         os.close(fd)
     if hairpin:
         for v in specs:
-            (SYS_NET / v.host / "brport" / "hairpin_mode").write_text("1\n")
+            with open(f"{SYS_NET}/{v.host}/brport/hairpin_mode", "w") as f:
+                f.write("1\n")
     links = inner.request([nl.get_link(v.ifname) for v in specs], [v.ifname for v in specs])
     msgs = []
     what: list[str] = []
@@ -311,7 +323,7 @@ def delete_links(names: Sequence[str]) -> None:
 
 def read_sysctl(key: str) -> str | None:
     try:
-        return (PROC_SYS / key.replace(".", "/")).read_text().strip()
+        return _read(f"{PROC_SYS}/{key.replace('.', '/')}").strip()
     except OSError:
         return None
 
@@ -321,9 +333,9 @@ def set_sysctl(key: str, value: str) -> str | None:
     old = read_sysctl(key)
     if old == value:
         return None
-    path = PROC_SYS / key.replace(".", "/")
     try:
-        path.write_text(value + "\n")
+        with open(f"{PROC_SYS}/{key.replace('.', '/')}", "w") as f:
+            f.write(value + "\n")
     except OSError as e:
         raise Unsupported(f"cannot set {key}={value}: {e.strerror}")
     return old if old is not None else ""

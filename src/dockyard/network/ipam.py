@@ -10,21 +10,30 @@ arguments (``host_routes()`` reads the real ones).
   subnet), never the subnet's network or broadcast address, never the gateway.
 
 The messages are Docker's where Docker has one.
+
+A container's start needs only :func:`allocate_ip`, :func:`default_route_device` and
+:func:`mac_for`, on the text of the network's record with int arithmetic
+(:mod:`dockyard.network.ip4`); :mod:`ipaddress` (~1 ms to import) is imported by
+what validates a user's input and picks subnets (``network create``, ``--ip``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from ipaddress import IPv4Address, IPv4Network
-
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, Unsupported
+from dockyard.network import ip4
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator, Sequence
+    from ipaddress import IPv4Address, IPv4Network
 
 PROC_ROUTE = "/proc/net/route"
 
 
 def default_pools() -> Iterator[IPv4Network]:
+    from ipaddress import IPv4Network
+
     for second in range(17, 32):
         yield IPv4Network(f"172.{second}.0.0/16")
     for third in range(0, 256, 16):
@@ -48,6 +57,8 @@ class Route(Record):
 
 def parse_proc_route(text: str) -> list[Route]:
     """``/proc/net/route``: hex, little-endian destination and mask per line."""
+    from ipaddress import IPv4Address, IPv4Network
+
     routes: list[Route] = []
     for line in text.splitlines()[1:]:
         f = line.split()
@@ -76,6 +87,30 @@ def uplink(routes: Sequence[Route]) -> str | None:
     for r in routes:
         if r.is_default:
             return r.dev
+    return None
+
+
+def default_route_device(text: str | None = None) -> str | None:
+    """``uplink(parse_proc_route(text))`` without making every route an object (each
+    container start asks): the device of the first well-formed line whose mask is 0.
+    ``text``: ``/proc/net/route``'s (read when None)."""
+    if text is None:
+        try:
+            with open(PROC_ROUTE) as file:
+                text = file.read()
+        except OSError:
+            return None
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 8:
+            continue
+        try:
+            dst = int.from_bytes(bytes.fromhex(f[1]), "little")
+            mask = int.from_bytes(bytes.fromhex(f[7]), "little")
+        except ValueError:
+            continue
+        if mask == 0 and dst <= 0xFFFFFFFF:
+            return f[0]
     return None
 
 
@@ -133,6 +168,9 @@ class IPAMConfig(Record):
 
 
 def _parse_cidr(text: str, what: str) -> IPv4Network:
+    import ipaddress
+    from ipaddress import IPv4Network
+
     try:
         if "/" not in text:
             raise ValueError(text)
@@ -152,6 +190,9 @@ def _parse_cidr(text: str, what: str) -> IPv4Network:
 
 
 def _parse_ip(text: str, what: str) -> IPv4Address:
+    import ipaddress
+    from ipaddress import IPv4Address
+
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -226,30 +267,57 @@ def allocate(
 ) -> IPv4Address:
     """An address for a new endpoint: ``requested`` (``--ip``) if free, else the lowest
     free one of the pool. ``used``: the addresses the network's endpoints hold."""
-    net = cfg.subnet
-    reserved = {net.network_address, net.broadcast_address, cfg.gateway}
+    from ipaddress import IPv4Address
+
+    got = allocate_ip(
+        str(cfg.subnet),
+        str(cfg.gateway),
+        str(cfg.ip_range) if cfg.ip_range else "",
+        [str(a) for a in used],
+        network=network,
+        network_id=network_id,
+        requested=requested,
+    )
+    return IPv4Address(got)
+
+
+def allocate_ip(
+    subnet: str,
+    gateway: str,
+    ip_range: str,
+    used: Iterable[str],
+    *,
+    network: str,
+    network_id: str,
+    requested: str = "",
+) -> str:
+    """:func:`allocate` on the text of a network's record (``a.b.c.d/n``, ``a.b.c.d``,
+    ``ip_range`` "" for the whole subnet) and of its endpoints' addresses; the address
+    as text."""
+    net, prefixlen = ip4.network(subnet)
+    bcast = ip4.broadcast(net, prefixlen)
+    reserved = {net, bcast, ip4.parse(gateway)}
     if requested:
-        ip = _parse_ip(requested, "IPv4 address")
-        if ip not in net:
+        ip = int(_parse_ip(requested, "IPv4 address"))
+        if ip & ip4.mask(prefixlen) != net:
             raise InvalidArgument(
                 f"no configured subnet or ip-range contain the IP address {requested}",
-                hint=f"network {network} has {net}",
+                hint=f"network {network} has {subnet}",
             )
-        if ip in used or ip in reserved:
+        if ip in reserved or ip in {ip4.parse(a) for a in used}:
             raise Conflict("Address already in use", hint=f"{requested} is taken on {network}")
-        return ip
-    pool = cfg.pool
-    first = int(pool.network_address)
-    last = int(pool.broadcast_address)
-    taken = {int(a) for a in used} | {int(a) for a in reserved}
+        return ip4.fmt(ip)
+    first, plen = ip4.network(ip_range) if ip_range else (net, prefixlen)
+    last = ip4.broadcast(first, plen)
+    taken = {ip4.parse(a) for a in used} | reserved
     for n in range(first, last + 1):
         if n not in taken:
-            return IPv4Address(n)
+            return ip4.fmt(n)
     raise Conflict(
         f"no available IPv4 addresses on this network's address pools: {network} ({network_id})"
     )
 
 
-def mac_for(ip: IPv4Address) -> str:
+def mac_for(ip: object) -> str:
     """Docker's classic MAC for an address: ``02:42`` then the four octets."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+    return ip4.mac_for(ip)

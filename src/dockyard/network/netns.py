@@ -12,35 +12,73 @@ interfaces in it) alive with no process in it, across container restarts, until
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
-from pathlib import Path
 
 from dockyard.errors import ExternalToolFailed
 from dockyard.network.netlink import Netlink, link_up
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_ulong,
-    ctypes.c_void_p,
-)
-_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
-_libc.unshare.argtypes = (ctypes.c_int,)
-_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+
+class _Libc:
+    """unshare, setns, mount and umount2 of the C library, called through ``_ctypes``
+    alone: the :mod:`ctypes` package costs ~3 ms to import (``ctypes._endian``,
+    ``CDLL``'s machinery) on every bridged ``run``; these four calls need none of it.
+    Arguments go as C ints, ``bytes`` as ``char *`` and None as NULL (libffi widens an
+    int argument to the register: fine for mount's ``unsigned long`` flags, which are
+    small and positive); each returns a C int, ``errno`` is kept for :func:`_errno`.
+    Loaded on first use."""
+
+    unshare: Callable[[int], int]
+    setns: Callable[[int, int], int]
+    mount: Callable[[bytes, bytes, bytes | None, int, None], int]
+    umount2: Callable[[bytes, int], int]
+
+    def __init__(self) -> None:
+        import _ctypes
+
+        c: Any = _ctypes  # untyped here: typeshed describes it as ctypes uses it
+
+        class c_int(c._SimpleCData):  # type: ignore[misc]
+            _type_ = "i"
+
+        class Function(c.CFuncPtr):  # type: ignore[misc]
+            _flags_ = c.FUNCFLAG_CDECL | c.FUNCFLAG_USE_ERRNO
+            _restype_ = c_int
+
+        class Library:
+            _handle = c.dlopen(None, os.RTLD_NOW | os.RTLD_LOCAL)
+
+        lib = Library()
+        for name in ("unshare", "setns", "mount", "umount2"):
+            setattr(self, name, Function((name, lib)))
+        self.get_errno: Callable[[], int] = c.get_errno
+
+
+_LIBC: _Libc | None = None
+
+
+def _libc() -> _Libc:
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = _Libc()
+    return _LIBC
+
+
 LO_INDEX = 1  # loopback is the first link of every namespace
 
 
 def _check(rc: int, what: str) -> None:
     if rc != 0:
-        e = ctypes.get_errno()
+        e = _libc().get_errno()
         raise OSError(e, f"{what}: {os.strerror(e)}")
 
 
@@ -48,7 +86,7 @@ def _nsfs_dev() -> int:
     return os.stat("/proc/self/ns/net").st_dev
 
 
-def is_netns(path: Path) -> bool:
+def is_netns(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` holds a network namespace (a bind mount of an nsfs file)."""
     try:
         return os.stat(path).st_dev == _nsfs_dev()
@@ -60,18 +98,18 @@ class _Inside:
     """The calling thread inside another network namespace for a moment (``setns``
     back on exit; a thread that cannot go back must not run anything else)."""
 
-    def __init__(self, target: Path | None) -> None:
+    def __init__(self, target: str | os.PathLike[str] | None) -> None:
         self.target = target  # None: a new namespace
 
     def __enter__(self) -> None:
         self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             if self.target is None:
-                _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+                _check(_libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
             else:
                 fd = os.open(self.target, os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    _check(_libc.setns(fd, CLONE_NEWNET), f"setns {self.target}")
+                    _check(_libc().setns(fd, CLONE_NEWNET), f"setns {self.target}")
                 finally:
                     os.close(fd)
         except BaseException:
@@ -80,8 +118,8 @@ class _Inside:
 
     def __exit__(self, *_: object) -> None:
         try:
-            if _libc.setns(self.home, CLONE_NEWNET) != 0:  # pragma: no cover
-                e = ctypes.get_errno()
+            if _libc().setns(self.home, CLONE_NEWNET) != 0:  # pragma: no cover
+                e = _libc().get_errno()
                 msg = f"dockyard: cannot leave a network namespace: {os.strerror(e)}\n"
                 os.write(2, msg.encode())
                 os._exit(125)
@@ -89,11 +127,11 @@ class _Inside:
             os.close(self.home)
 
 
-def create(path: Path) -> Netlink:
+def create(path: str | os.PathLike[str]) -> Netlink:
     """A new network namespace with ``lo`` up, held at ``path`` (made if missing);
     returns a netlink socket inside it (the caller closes it: it holds the
     namespace too)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(os.path.dirname(path), exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o444)
     os.close(fd)
     nl: Netlink | None = None
@@ -102,7 +140,7 @@ def create(path: Path) -> Netlink:
             nl = Netlink()
             nl.request([link_up(LO_INDEX)], ["lo up"])
             src = b"/proc/thread-self/ns/net"
-            _check(_libc.mount(src, os.fsencode(path), None, MS_BIND, None), f"mount {path}")
+            _check(_libc().mount(src, os.fsencode(path), None, MS_BIND, None), f"mount {path}")
     except BaseException as e:
         if nl is not None:
             nl.close()
@@ -116,17 +154,18 @@ def create(path: Path) -> Netlink:
     return nl
 
 
-def open_netlink(path: Path) -> Netlink:
+def open_netlink(path: str | os.PathLike[str]) -> Netlink:
     """A netlink socket inside the namespace held at ``path``."""
     with _Inside(path):
         return Netlink()
 
 
-def remove(path: Path) -> None:
+def remove(path: str | os.PathLike[str]) -> None:
     """Unmount and delete the namespace file (its interfaces go with it). Idempotent."""
+    libc = _libc()
     for _ in range(8):  # a file mounted twice over (a race lost long ago) unmounts twice
-        if _libc.umount2(os.fsencode(path), MNT_DETACH) != 0:
-            e = ctypes.get_errno()
+        if libc.umount2(os.fsencode(path), MNT_DETACH) != 0:
+            e = libc.get_errno()
             if e in (errno.EINVAL, errno.ENOENT):
                 break
             raise OSError(e, f"umount {path}: {os.strerror(e)}")
