@@ -146,3 +146,50 @@ def test_cgroup2_hierarchy(bench: Bench) -> None:
     cg.remove(kill=True, prune_parents=True)
     assert bench.wait(pid) == -9
     assert not cg.exists()
+
+
+def _children() -> set[int]:
+    out: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            out.update(int(p) for p in f.read().split())
+    return out
+
+
+def test_a_cgroup_made_while_the_child_starts_holds_it_from_the_start(bench: Bench) -> None:
+    # start_container(make_cgroup=): the cgroup is made after the fork, while the child
+    # makes its namespaces; the child joins it (limits, cgroup namespace) before exec
+    spec = bench.spec(
+        "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max; cat /proc/self/cgroup", pids_limit=20
+    )
+    cg = Cgroup(f"{unique_parent()}/c")
+    bench.cgroups.append(cg)
+    seen: list[object] = []
+
+    def make() -> None:
+        seen.append("make")
+        cg.create(spec.linux.resources)
+
+    r = bench.run(spec, cgroup=cg, make_cgroup=make, while_starting=seen.append)
+    assert r.code == 0, r.err
+    assert seen[0] == "make" and isinstance(seen[1], int), seen
+    lines = r.out.splitlines()
+    if cg.version == 1:
+        assert lines[0] == "20"
+    assert all(ln.endswith(":/") for ln in lines[1:]), lines
+
+
+@pytest.mark.parametrize("hook", ["make_cgroup", "while_starting"])
+def test_a_failing_start_hook_leaves_no_child(bench: Bench, hook: str) -> None:
+    cg = Cgroup(f"{unique_parent()}/c")
+    bench.cgroups.append(cg)
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("hook failed")
+
+    kw: dict[str, object] = {"make_cgroup": cg.create, hook: fail}
+    before = _children()
+    with pytest.raises(RuntimeError, match="hook failed"):
+        bench.start(bench.spec("sleep", "60"), cgroup=cg, **kw)
+    assert _children() == before
+    cg.remove(kill=True, prune_parents=True)

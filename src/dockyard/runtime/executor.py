@@ -74,6 +74,20 @@ def _last_cap() -> int:
     return _LAST_CAP[0]
 
 
+def prepare() -> None:
+    """Read, once per process, the host facts every start reads (cgroup mounts, the
+    last capability, cgroup namespaces) and load what the child uses (seccomp's ctypes,
+    the user lookup): a shim does it while it waits for its container."""
+    _last_cap()
+    L.has_cgroupns()
+    if not cgroups.is_v2():
+        cgroups.v1_mountpoints()
+    cgroups.hierarchies()
+    from dockyard.runtime import seccomp, users  # noqa: F401
+
+    seccomp.prepare_install()
+
+
 # -- the parent side ---------------------------------------------------------
 
 
@@ -134,6 +148,8 @@ def start_container(
     cgroup: cgroups.Cgroup | None = None,
     resolve_user: str | None = None,
     seccomp: bytes | None = None,
+    make_cgroup: Callable[[], object] | None = None,
+    while_starting: Callable[[int], object] | None = None,
 ) -> int:
     """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
 
@@ -147,6 +163,13 @@ def start_container(
     /etc/passwd and /etc/group after its rootfs is mounted (replaces
     ``spec.process.user``; adds HOME). ``seccomp``: ``spec.linux.seccomp`` compiled
     (:func:`dockyard.runtime.seccomp.cached_filter`); compiled here if not given.
+    ``make_cgroup()``: creates ``cgroup`` (its directories, its limits), called here
+    once the child is forked, while the child makes its namespaces; the child waits
+    for it to return before it joins the cgroup, and joins before it mounts anything
+    or runs a single instruction of the container's program (as crun: namespaces
+    first, then the cgroup). ``while_starting(pid)``: called next, while the child
+    sets up the container (on the other core): work that need not precede the start
+    is done there, off the critical path. Should either raise, the child is killed.
     Raises :class:`ContainerStartError`.
     """
     b = os.path.realpath(bundle)
@@ -194,6 +217,10 @@ def start_container(
         filt = _seccomp_filter(spec, seccomp)
         mplan = mounts.plan(spec.mounts, b)
         rplan = mounts.plan(rootfs_mounts, b)
+        go = (-1, -1)
+        if make_cgroup is not None:
+            go = os.pipe2(os.O_CLOEXEC)
+            fds += go
         r, w = os.pipe()
         try:
             pid = _fork_in_pidns(
@@ -214,6 +241,7 @@ def start_container(
                         ident,
                         ign,
                         filt,
+                        go,
                     ),
                 ),
             )
@@ -222,6 +250,17 @@ def start_container(
             raise
         finally:
             os.close(w)
+        try:
+            if make_cgroup is not None:
+                make_cgroup()
+                os.write(go[1], b"g")  # the child may join it now
+            if while_starting is not None:
+                while_starting(pid)
+        except BaseException:
+            os.close(r)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
     finally:
         for fd in fds:
             os.close(fd)
@@ -549,12 +588,16 @@ def _start_child(
     ident: _Identity,
     ignored_signals: Sequence[int],
     filt: Filter | None,
+    go: tuple[int, int],
 ) -> None:
     _reset_signals(ignored_signals)
-    _join_cgroup(procs)
+    if go[0] < 0:  # the cgroup exists: join it before making the namespaces (as runc)
+        _join_cgroup(procs)
+    else:
+        os.close(go[1])  # the caller's end: EOF if it dies
     for fd, flag in join:
         L.setns(fd, flag)
-    L.unshare(new_flags)
+    L.unshare(new_flags & ~L.CLONE_NEWCGROUP)  # the cgroup namespace: once we joined
     if new_flags & L.CLONE_NEWNET:
         L.loopback_up()
     process = spec.process
@@ -564,6 +607,12 @@ def _start_child(
             f.write(str(process.oom_score_adj))
     if spec.hostname and new_flags & L.CLONE_NEWUTS:
         L.sethostname(spec.hostname)
+    if go[0] >= 0:  # the caller creates the cgroup meanwhile (start_container's make_cgroup)
+        if os.read(go[0], 1) != b"g":
+            os._exit(125)  # it failed, and kills us
+        _join_cgroup(procs)
+    if new_flags & L.CLONE_NEWCGROUP:
+        L.unshare(L.CLONE_NEWCGROUP)
     mounts.setup_rootfs(
         rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd, console=console
     )

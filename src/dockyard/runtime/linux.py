@@ -238,5 +238,10 @@ def cap_last_cap() -> int:
         return int(f.read())
 
 
+_HAS_CGROUPNS: list[bool] = []
+
+
 def has_cgroupns() -> bool:
-    return os.path.exists("/proc/self/ns/cgroup")
+    if not _HAS_CGROUPNS:
+        _HAS_CGROUPNS.append(os.path.exists("/proc/self/ns/cgroup"))
+    return _HAS_CGROUPNS[0]

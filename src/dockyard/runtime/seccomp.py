@@ -387,6 +387,24 @@ def flags(sc: Seccomp) -> int:
 # -- installing -----------------------------------------------------------------------
 
 
+_CTYPES: list[Any] = []  # [SockFprog, syscall]: made once, ahead (prepare_install)
+
+
+def prepare_install() -> None:
+    """Load what :class:`Filter` needs (ctypes, libc's syscall, the sock_fprog type)
+    once per process; a shim does it while it waits for its container."""
+    if _CTYPES:
+        return
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    _CTYPES.extend((SockFprog, syscall))
+
+
 class Filter:
     """A compiled program made ready in the parent, so that the child does nothing
     but one system call (:meth:`install`)."""
@@ -399,15 +417,10 @@ class Filter:
         machine = os.uname().machine
         if machine not in _SYS_SECCOMP:
             raise Unsupported(f"seccomp: unsupported architecture {machine}")
-
-        class SockFprog(ctypes.Structure):
-            _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
+        prepare_install()
+        sock_fprog, self._syscall = _CTYPES
         self._buf = ctypes.create_string_buffer(program, len(program))
-        self._prog = SockFprog(len(program) // 8, ctypes.cast(self._buf, ctypes.c_void_p))
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._syscall = libc.syscall
-        self._syscall.restype = ctypes.c_long
+        self._prog = sock_fprog(len(program) // 8, ctypes.cast(self._buf, ctypes.c_void_p))
         self._args = (
             ctypes.c_long(_SYS_SECCOMP[machine]),
             ctypes.c_long(SECCOMP_SET_MODE_FILTER),
