@@ -76,6 +76,8 @@ from dockyard.runtime.shim_process import remove_cgroup_dirs
 from dockyard.runtime.shim_stdio import Client, Stdio
 from dockyard.runtime.shim_supervisor import Shim
 
+__all__ = ["Shim", "main", "serve"]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
@@ -85,25 +87,29 @@ if TYPE_CHECKING:
 
 
 def serve(cdir: str, rundir: str, listener: socket.socket, info: dict[str, Any], stdio: Stdio,
-          attach: tuple[socket.socket, dict[str, Any]] | None = None) -> NoReturn:  # fmt: skip
+          attach: tuple[socket.socket, dict[str, Any]] | None = None, *,
+          shim: Shim | None = None) -> NoReturn:  # fmt: skip
     """Supervise the running container ``info["pid"]`` (our child) to its end, then
     exit, or exec the auto-remove hook. A process boundary: never returns. Should the
-    shim itself fail, it takes the container down with it rather than orphan it."""
-    shim = None
+    shim itself fail, it takes the container down with it rather than orphan it.
+    ``shim``: made ahead (on ``listener``) by the caller."""
     try:
-        shim = Shim(cdir, rundir, listener)
+        if shim is None:
+            shim = Shim(cdir, rundir, listener)
         shim.adopt(info, stdio)
         if attach is not None:
             shim.attach(shim.add_client(Client(attach[0])), attach[1])
         shim.run()
     except BaseException as e:
         try:
-            pid = shim.pid if shim is not None else info["pid"]
+            adopted = shim is not None and bool(shim.info)
+            pid = shim.pid if shim is not None and adopted else info["pid"]
             if pid:
                 os.kill(pid, signal.SIGKILL)
             if shim is not None and shim.cfg.runtime != "dockyard":
                 shim._teardown_external()
-            remove_cgroup_dirs((shim.info if shim is not None else info).get("cgroup_dirs", ()))
+            known = shim.info if shim is not None and adopted else info
+            remove_cgroup_dirs(known.get("cgroup_dirs", ()))
             os.unlink(os.path.join(rundir, st.SOCKET_NAME))
         except BaseException:
             pass

@@ -20,24 +20,33 @@ from dockyard.runtime.shim_external import start_external, stop_external
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 
 def start_container_process(
-    cdir: str, cfg: st.ShimConfig, child: tuple[int, ...], rundir: str | None = None
+    cdir: str,
+    cfg: st.ShimConfig,
+    child: tuple[int, ...],
+    rundir: str | None = None,
+    while_starting: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
     what the supervisor needs to know about it. With an external runtime
     (``cfg.runtime`` crun or runc, see
     :func:`~dockyard.runtime.shim_external.start_external`) the container is the
     caller's child only if the caller is a child subreaper (the shim is), and
-    ``rundir`` (the container's runroot directory) holds the runtime's state."""
+    ``rundir`` (the container's runroot directory) holds the runtime's state.
+    ``while_starting``: the caller's own preparations, done while the built-in
+    runtime's child sets the container up (before the start otherwise)."""
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
     from dockyard.runtime.shim_process import read_oom_kills
 
     if cfg.runtime != "dockyard":
+        if while_starting is not None:
+            while_starting()
         return start_external(cdir, cfg, child, rundir)
     spec = read_config(cdir)
     program = None
@@ -47,27 +56,57 @@ def start_container_process(
         program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
     path = cfg.cgroup_path or spec.linux.cgroups_path
     cg = oom = None
+    created = False
+    oom_before = pid_start = 0
     if path:
         cg = Cgroup(path)
-        created = not cg.exists()
-        cg.create(cfg.resources() or spec.linux.resources)
         d = cg.controller_dir("memory")
         if d is not None:
             oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
-    try:
+
+    def make_cgroup() -> None:  # while the child makes its namespaces
+        nonlocal created, oom_before
+        assert cg is not None
+        created = not cg.exists()
+        cg.create(cfg.resources() or spec.linux.resources)
         oom_before = read_oom_kills(oom)
+
+    def meanwhile(pid: int) -> None:  # while the child sets the container up
+        nonlocal pid_start
+        pid_start = proc_start_time(pid) or 0  # the same after its execve
+        if while_starting is not None:
+            while_starting()
+
+    try:
         stdio = (child[0], child[1], child[2])
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
-                              resolve_user=user, seccomp=program)  # fmt: skip
+                              resolve_user=user, seccomp=program,
+                              make_cgroup=make_cgroup if cg is not None else None,
+                              while_starting=meanwhile)  # fmt: skip
     except BaseException:
         if cg is not None and created:
             cg.remove(kill=True)
         raise
     dirs = cg.dirs if cg is not None else ()
-    return {"pid": pid, "pid_start": proc_start_time(pid) or 0, "cgroup": path,
+    return {"pid": pid, "pid_start": pid_start, "cgroup": path,
             "cgroup_dirs": dirs, "oom_file": oom, "oom_before": oom_before,
             "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
+
+
+def prepare() -> None:
+    """What every start reads or loads, done once ahead: this module is imported by
+    the processes that start containers (a pending shim while it waits for its
+    container, a restart's starter, ``shim start``), so it runs on import."""
+    try:
+        from dockyard.runtime.executor import prepare
+
+        prepare()
+    except Exception:  # an ahead-of-time cache: the start reads it again
+        pass
+
+
+prepare()
 
 
 def _report(fd: int, msg: dict[str, Any]) -> None:
@@ -108,12 +147,13 @@ def bootstrap(
     import signal
     import socket
 
-    from dockyard.runtime.shim import serve
-    from dockyard.runtime.shim_process import remove_cgroup_dirs
+    from dockyard.runtime.shim import Shim, serve
+    from dockyard.runtime.shim_process import remove_cgroup_dirs, sync_state, write_state_nosync
     from dockyard.runtime.shim_stdio import Stdio
 
     sock_path = os.path.join(rundir, st.SOCKET_NAME)
     info: dict[str, Any] = {}
+    listener: socket.socket | None = None
     try:
         for s in (signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)  # for good (ignored stays so across execve)
@@ -125,10 +165,14 @@ def bootstrap(
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
         cfg = st.read_shim_config(cdir)
         me, shim_start = os.getpid(), proc_start_time(os.getpid()) or 0
-        listener = listen_socket(sock_path)
         stdio = Stdio(cfg.tty, cfg.open_stdin)
+
+        def meanwhile() -> None:  # while the container is set up: off the critical path
+            nonlocal listener
+            listener = listen_socket(sock_path)
+
         try:
-            info = start_container_process(cdir, cfg, stdio.child, rundir)
+            info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile)
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(
@@ -138,16 +182,26 @@ def bootstrap(
         stdio.close_child()
         if "console_fd" in info:  # an external runtime made the pty
             stdio.adopt_console(info.pop("console_fd"))
+        assert listener is not None
         started = st.rfc3339_nano(info["started_ns"])
-        st.write_state(cdir, st.State(id=cfg.id, status="running", pid=info["pid"],
-                                      pid_start=info["pid_start"], shim_pid=me,
-                                      shim_start=shim_start, started_at=started))  # fmt: skip
+        running = st.State(id=cfg.id, status="running", pid=info["pid"],
+                           pid_start=info["pid_start"], shim_pid=me, shim_start=shim_start,
+                           started_at=started)  # fmt: skip
+        # Not fsynced before the report: readers see the whole file (rename) either
+        # way, and a crash that could lose it also ends the container and this shim
+        # (their readers repair a dead shim's state). Synced below, once reported.
+        write_state_nosync(cdir, running)
         _report(report, {"ok": True, "pid": info["pid"], "shim_pid": me})
         os.close(report)
         report = -1
         att = None if attach_fd < 0 else (socket.socket(fileno=attach_fd), attach or {})
-        if cfg.restart_policy == "no" and _exited_within(info["pid"], FAST_EXIT):
-            serve(cdir, rundir, listener, info, stdio, att)
+        if cfg.restart_policy == "no":
+            # made while the container runs its first milliseconds: if it is gone
+            # by then (run --rm true), it is supervised from here at once
+            shim = Shim(cdir, rundir, listener, cfg=cfg, state=running)
+            if _exited_within(info["pid"], FAST_EXIT):  # its final state supersedes this
+                serve(cdir, rundir, listener, info, stdio, att, shim=shim)
+        sync_state(cdir)
         for fd in (listener.fileno(), *stdio.outs, stdio.stdin, attach_fd):
             if fd >= 0:
                 os.set_inheritable(fd, True)

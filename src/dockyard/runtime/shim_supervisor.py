@@ -24,6 +24,8 @@ from dockyard.runtime.shim_process import (
     read_oom_kills,
     remove_cgroup_dirs,
     run_in_child,
+    sync_state,
+    write_state_nosync,
 )
 from dockyard.runtime.shim_stdio import Client, Stdio, frame
 
@@ -42,8 +44,19 @@ class Shim:
     """The supervisor loop: single-threaded, ``selectors`` over the container's output,
     its stdin, the clients, the listener and a signal wakeup pipe."""
 
-    def __init__(self, cdir: str, rundir: str, listener: socket.socket) -> None:
-        self.cdir, self.cfg, self.state = cdir, st.read_shim_config(cdir), st.read_state(cdir)
+    def __init__(
+        self,
+        cdir: str,
+        rundir: str,
+        listener: socket.socket,
+        *,
+        cfg: st.ShimConfig | None = None,
+        state: st.State | None = None,
+    ) -> None:
+        """``cfg``, ``state``: as read from ``cdir``, if the caller has them."""
+        self.cdir = cdir
+        self.cfg = st.read_shim_config(cdir) if cfg is None else cfg
+        self.state = st.read_state(cdir) if state is None else state
         self.rundir = rundir
         self.sock_path = os.path.join(rundir, st.SOCKET_NAME)
         self.listener = listener
@@ -558,10 +571,14 @@ class Shim:
             os.unlink(self.sock_path)
         except FileNotFoundError:
             pass
-        self._save(status="exited", error=err)
+        # whole for readers at once (rename); on disk (fsync) once the waiters have it:
+        # they are what a run waits for, the fsync only what a power loss needs
+        self.state = self.state.replace(status="exited", error=err)
+        write_state_nosync(self.cdir, self.state)
         self._answer(None)
         for c in list(self.clients.values()):
             sent = self._reply(c, None)  # attach streams end here, after the final state
             # an attach that removes the container (run --rm, foreground) heard the end
             self.remove_claimed = self.remove_claimed or (sent and c.attached and c.removes)
+        sync_state(self.cdir)
         self.done = True
