@@ -127,7 +127,7 @@ class EngineBackend:
     @contextmanager
     def workspace(self, parent_id: str) -> Iterator[ev.Workspace]:
         key = f"build-{os.urandom(12).hex()}"
-        lowers: list[Path] = []
+        lowers: list[str] = []
         if parent_id:
             record = self.images.store.get(parent_id)
             if record is None:
@@ -260,9 +260,9 @@ def _has_entries(path: Path) -> bool:
 
 def _stream(sock: object, emit: ev.Emit) -> None:
     """Docker's multiplexed attach stream (8-byte frame headers) into Output events."""
-    import socket
+    from dockyard._util.sock import Socket
 
-    assert isinstance(sock, socket.socket)
+    assert isinstance(sock, Socket)
     buf = b""
     try:
         while chunk := sock.recv(65536):

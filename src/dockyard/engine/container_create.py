@@ -167,7 +167,7 @@ class ContainerBuilder:
         self.cdir = svc.container_dir(cid)
         self.points: list[dict[str, Any]] = []
 
-    def build(self, lowers: Sequence[Path], args: Sequence[str]) -> None:
+    def build(self, lowers: Sequence[str], args: Sequence[str]) -> None:
         from dockyard.runtime.bundle import write_config
 
         req = self.req

@@ -144,14 +144,21 @@ class ImageService:
         content: ContentStore,
         layer_dirs: LayerDirs,
         store: ImageStore,
-        tmp_dir: Path,
+        tmp_dir: str | os.PathLike[str],
         in_use: InUse = lambda: {},
     ) -> None:
         self.content = content
         self.layer_dirs = layer_dirs
         self.store = store
-        self.tmp_dir = tmp_dir
+        self._tmp_dir = os.fspath(tmp_dir)
         self.in_use = in_use
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space for loads and bootstraps (a Path, made on use: run needs none)."""
+        from pathlib import Path
+
+        return Path(self._tmp_dir)
 
     # -- adding ---------------------------------------------------------------
     def commit_image(
@@ -276,9 +283,9 @@ class ImageService:
         data = self.content.read(Digest.parse(image.manifest_digest))
         return Manifest.from_json(data, source=image.manifest_digest)
 
-    def layer_paths(self, image: ImageRecord) -> list[Path]:
+    def layer_paths(self, image: ImageRecord) -> list[str]:
         """Extracted layer trees, bottom first (overlay wants them top first)."""
-        return [self.layer_dirs.diff_dir(c) for c in self.store.chain_of(image.id)]
+        return [self.layer_dirs.diff_path(c) for c in self.store.chain_of(image.id)]
 
     def repo_tags(self, image_id: str) -> tuple[list[str], list[str]]:
         tags: list[str] = []

@@ -38,13 +38,14 @@ class Engine:
         from dockyard.image.layerdirs import LayerDirs
         from dockyard.image.store import ImageStore
 
-        content = ContentStore(self.config.content_dir)
+        root = self.config.root_dir
+        content = ContentStore(os.path.join(root, "content"))
         content.init()
         return ImageService(
             content,
-            LayerDirs(self.config.layers_dir),
+            LayerDirs(os.path.join(root, "layers")),
             ImageStore(self.db),
-            self.config.tmp_dir,
+            os.path.join(root, "tmp"),
             in_use=self._images_in_use,
         )
 
@@ -58,7 +59,7 @@ class Engine:
     def volumes(self) -> VolumeStore:
         from dockyard.storage.volumes import VolumeStore
 
-        return VolumeStore(self.config.root, self.db)
+        return VolumeStore(self.config.root_dir, self.db)
 
     @cached_property
     def containers(self) -> ContainerService:
@@ -66,7 +67,8 @@ class Engine:
         from dockyard.engine.containers import ContainerService
         from dockyard.storage.snapshots import Snapshotter
 
-        snapshots = Snapshotter(self.config.root / "overlay", link_dir=self.config.runroot / "l")
+        snapshots = Snapshotter(os.path.join(self.config.root_dir, "overlay"),
+                                link_dir=os.path.join(self.config.runroot_dir, "l"))  # fmt: skip
         return ContainerService(
             self.config,
             ContainerRecords(self.db),
