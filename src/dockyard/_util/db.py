@@ -32,11 +32,17 @@ def open_db(path: str | os.PathLike[str]) -> Connection:
 
 
 def ensure_schema(conn: Connection, owner: str, version: int, ddl: str) -> None:
-    """Apply ``ddl`` once for ``owner`` at ``version`` (idempotent, race-safe)."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER)"
-    )
-    row = conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,)).fetchone()
+    """Apply ``ddl`` once for ``owner`` at ``version`` (idempotent, race-safe). Every
+    command calls this for each store it opens: the usual case is one SELECT."""
+    try:
+        row = conn.execute(
+            "SELECT version FROM schema_versions WHERE owner = ?", (owner,)
+        ).fetchone()
+    except OperationalError:  # a new database: no schema_versions yet
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER)"
+        )
+        row = None
     if row is not None and row[0] >= version:
         return
     conn.execute("BEGIN IMMEDIATE")

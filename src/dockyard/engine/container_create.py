@@ -21,7 +21,6 @@ from dockyard.errors import InvalidArgument, NotFound
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
     from typing import Any
 
     from dockyard.engine.container_config import ContainerCreate

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from dockyard.cli.args import Parser, UsageError
 from dockyard.cli.context import Context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
     from dockyard.engine.containers import Container
@@ -100,10 +99,10 @@ def ps_network_columns(c: Any, columns: tuple[list[str], list[Published]]) -> tu
     and the stored request, without the network service (ps stays light). Exposed
     ports are the request's (``--expose``, ``-p``); an image's EXPOSE shows in
     ``inspect`` (NetworkSettings.Ports), not here."""
-    import json
+    from dockyard._util import jsonlite
 
     names, published = columns
-    req = json.loads(c.record.config)
+    req = jsonlite.loads(c.record.config)
     ports = ""
     if c.state.running and names:
         exposed = [str(e) for e in req.get("exposed") or ()]
