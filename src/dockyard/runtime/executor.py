@@ -148,7 +148,6 @@ def start_container(
     cgroup: cgroups.Cgroup | None = None,
     resolve_user: str | None = None,
     seccomp: bytes | None = None,
-    make_cgroup: Callable[[], object] | None = None,
     while_starting: Callable[[int], object] | None = None,
 ) -> int:
     """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
@@ -163,13 +162,10 @@ def start_container(
     /etc/passwd and /etc/group after its rootfs is mounted (replaces
     ``spec.process.user``; adds HOME). ``seccomp``: ``spec.linux.seccomp`` compiled
     (:func:`dockyard.runtime.seccomp.cached_filter`); compiled here if not given.
-    ``make_cgroup()``: creates ``cgroup`` (its directories, its limits), called here
-    once the child is forked, while the child makes its namespaces; the child waits
-    for it to return before it joins the cgroup, and joins before it mounts anything
-    or runs a single instruction of the container's program (as crun: namespaces
-    first, then the cgroup). ``while_starting(pid)``: called next, while the child
-    sets up the container (on the other core): work that need not precede the start
-    is done there, off the critical path. Should either raise, the child is killed.
+    ``while_starting(pid)``: called once the child is forked, while it sets up the
+    container (on the other core, if free): the caller's work that need not precede
+    the start is done there, off the critical path. Should it raise, the child is
+    killed.
     Raises :class:`ContainerStartError`.
     """
     b = os.path.realpath(bundle)
@@ -217,10 +213,6 @@ def start_container(
         filt = _seccomp_filter(spec, seccomp)
         mplan = mounts.plan(spec.mounts, b)
         rplan = mounts.plan(rootfs_mounts, b)
-        go = (-1, -1)
-        if make_cgroup is not None:
-            go = os.pipe2(os.O_CLOEXEC)
-            fds += go
         r, w = os.pipe()
         try:
             pid = _fork_in_pidns(
@@ -241,7 +233,6 @@ def start_container(
                         ident,
                         ign,
                         filt,
-                        go,
                     ),
                 ),
             )
@@ -251,9 +242,6 @@ def start_container(
         finally:
             os.close(w)
         try:
-            if make_cgroup is not None:
-                make_cgroup()
-                os.write(go[1], b"g")  # the child may join it now
             if while_starting is not None:
                 while_starting(pid)
         except BaseException:
@@ -588,16 +576,12 @@ def _start_child(
     ident: _Identity,
     ignored_signals: Sequence[int],
     filt: Filter | None,
-    go: tuple[int, int],
 ) -> None:
     _reset_signals(ignored_signals)
-    if go[0] < 0:  # the cgroup exists: join it before making the namespaces (as runc)
-        _join_cgroup(procs)
-    else:
-        os.close(go[1])  # the caller's end: EOF if it dies
+    _join_cgroup(procs)
     for fd, flag in join:
         L.setns(fd, flag)
-    L.unshare(new_flags & ~L.CLONE_NEWCGROUP)  # the cgroup namespace: once we joined
+    L.unshare(new_flags)
     if new_flags & L.CLONE_NEWNET:
         L.loopback_up()
     process = spec.process
@@ -607,12 +591,6 @@ def _start_child(
             f.write(str(process.oom_score_adj))
     if spec.hostname and new_flags & L.CLONE_NEWUTS:
         L.sethostname(spec.hostname)
-    if go[0] >= 0:  # the caller creates the cgroup meanwhile (start_container's make_cgroup)
-        if os.read(go[0], 1) != b"g":
-            os._exit(125)  # it failed, and kills us
-        _join_cgroup(procs)
-    if new_flags & L.CLONE_NEWCGROUP:
-        L.unshare(L.CLONE_NEWCGROUP)
     mounts.setup_rootfs(
         rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd, console=console
     )

@@ -64,13 +64,6 @@ def start_container_process(
         if d is not None:
             oom = d + ("/memory.events" if cg.version == 2 else "/memory.oom_control")
 
-    def make_cgroup() -> None:  # while the child makes its namespaces
-        nonlocal created, oom_before
-        assert cg is not None
-        created = not cg.exists()
-        cg.create(cfg.resources() or spec.linux.resources)
-        oom_before = read_oom_kills(oom)
-
     def meanwhile(pid: int) -> None:  # while the child sets the container up
         nonlocal pid_start
         pid_start = proc_start_time(pid) or 0  # the same after its execve
@@ -78,11 +71,14 @@ def start_container_process(
             while_starting()
 
     try:
+        if cg is not None:  # joined by the child before it makes its namespaces (as runc):
+            created = not cg.exists()  # their kernel memory is the container's
+            cg.create(cfg.resources() or spec.linux.resources)
+            oom_before = read_oom_kills(oom)
         stdio = (child[0], child[1], child[2])
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
                               resolve_user=user, seccomp=program,
-                              make_cgroup=make_cgroup if cg is not None else None,
                               while_starting=meanwhile)  # fmt: skip
     except BaseException:
         if cg is not None and created:
