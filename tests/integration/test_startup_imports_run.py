@@ -12,14 +12,32 @@ import subprocess
 
 import pytest
 
+from tests.unit.test_startup_imports import launcher
+
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
 ]
 
 # Neither command extracts layers, prints templates, nor runs programs besides the
-# container's; exec does not build a create request either.
+# container's; exec does not build a create request either. The stdlib's convenience
+# layers cost ~15 ms of every command here; these paths use what they wrap instead:
+# _util.jsonlite (_json), _util.db (_sqlite3), _util.sock (_socket), _signal, os.path,
+# _util.lazy.Regex for patterns a flag may need.
+LEAN = (
+    "re",  # and enum with it
+    "enum",
+    "json",
+    "pathlib",
+    "datetime",
+    "sqlite3",
+    "contextlib",
+    "ipaddress",
+    "urllib",
+    "signal",
+)
 NEVER = (
+    *LEAN,
     "argparse",  # the flags parse without it (cli/args.py)
     "typing",
     "threading",
@@ -46,6 +64,7 @@ RUN_NEVER = (
     "secrets",
     "hashlib",
     "shutil",
+    "socket",
     "dockyard.network",
     "dockyard.engine.networks",
     "dockyard.engine.network_attachments",
@@ -67,7 +86,11 @@ EXEC_NEVER = (
 
 
 def imported(argv: list[str], *args: str) -> set[str]:
-    cmd = [argv[0], "-X", "importtime", *argv[1:], *args]
+    """What ``argv ARGS`` imports when started as bin/dockyard starts it (``argv`` is
+    ``python -m dockyard GLOBAL-OPTIONS``; the launcher runs ``python -I -S`` without
+    runpy, which would import importlib.util and contextlib itself)."""
+    assert argv[1:3] == ["-m", "dockyard"]
+    cmd = launcher(*argv[3:], *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return {

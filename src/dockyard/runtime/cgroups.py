@@ -21,14 +21,19 @@ Lifecycle for the engine::
 from __future__ import annotations
 
 import errno
-import functools
 import os
-import signal
 import time
 
+from dockyard._util.lazy import cache
 from dockyard._util.record import DataRecord
 from dockyard.errors import Conflict, InvalidArgument, NotFound, Unsupported
 from dockyard.oci.runtime_spec import Resources
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:
+    import _signal as signal  # signal.py's enums: 2 ms of every run and exec
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices")
@@ -94,7 +99,7 @@ class CgroupStats(DataRecord):
         )
 
 
-@functools.cache
+@cache
 def v1_mountpoints() -> dict[str, str]:
     """Controller (and ``name=...``) -> mount point, from this process's mountinfo."""
     out: dict[str, str] = {}
@@ -111,7 +116,7 @@ def v1_mountpoints() -> dict[str, str]:
     return out
 
 
-@functools.cache
+@cache
 def hierarchies() -> tuple[tuple[str, str, str], ...]:
     """How /sys/fs/cgroup is built on this host, to rebuild it in a container:
     ``(subdirectory, fstype, mount data)`` for each cgroup mount under it, e.g.

@@ -34,10 +34,10 @@ here too); stages 2 and 3 here.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 
+from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp
 from dockyard.runtime.seccomp_profile import (
@@ -332,7 +332,7 @@ def _cache_key(sc: Seccomp) -> str:
 
     h = sha256(ENOSYS_STUB_VERSION)
     h.update(f"\0{_library_identity()}\0{os.uname().machine}\0".encode())
-    h.update(json.dumps(sc.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+    h.update(jsonlite.dumps(sc.to_dict(), sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
 
 

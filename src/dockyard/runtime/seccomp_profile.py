@@ -8,9 +8,9 @@ compiling and installing is :mod:`dockyard.runtime.seccomp`'s.
 
 from __future__ import annotations
 
-import json
 import os
 
+from dockyard._util import jsonlite
 from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp, SeccompArg, SeccompSyscall
@@ -220,7 +220,7 @@ def parse_profile(data: object) -> SeccompProfile:
     """A profile from moby's JSON layout (a parsed object or the JSON text)."""
     if isinstance(data, (str, bytes)):
         try:
-            data = json.loads(data)
+            data = jsonlite.loads(data)
         except ValueError as e:
             raise _fail(str(e)) from None
     if not isinstance(data, dict):
