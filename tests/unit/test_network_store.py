@@ -16,7 +16,8 @@ from dockyard.errors import AlreadyExists, Conflict, NotFound
 from dockyard.network import bridge as br
 from dockyard.network import hostports
 from dockyard.network import netlink as nl
-from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore, Published, ps_columns_all
+from dockyard.network.published import Published, ps_columns_all
+from dockyard.network.store import Endpoint, NetworkRecord, NetworkStore
 
 
 def net(name: str, nid: str, subnet: str = "172.18.0.0/16", **kw: object) -> NetworkRecord:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dockyard.engine.network_common import DATABASE_PORTS, is_bridge_mode
 from dockyard.errors import Conflict, InvalidArgument
-from dockyard.network.store import Published
+from dockyard.network.published import Published
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -59,7 +59,8 @@ if TYPE_CHECKING:
     from dockyard.config import EngineConfig
     from dockyard.engine.container_config import ContainerCreate
     from dockyard.engine.network_ports import PortPublisher
-    from dockyard.network.store import NetworkRecord, Published
+    from dockyard.network.published import Published
+    from dockyard.network.store import NetworkRecord
     from dockyard.specs.ports import PortBinding
 
 

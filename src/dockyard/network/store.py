@@ -17,9 +17,10 @@ embedded DNS server reads them, so their columns stay exactly as below.
 from __future__ import annotations
 
 from dockyard._util import jsonlite as json
-from dockyard._util.db import IntegrityError, OperationalError, Transaction, ensure_schema
+from dockyard._util.db import IntegrityError, Transaction, ensure_schema
 from dockyard._util.record import Record
 from dockyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from dockyard.network.published import Published
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -162,28 +163,6 @@ class Endpoint(Record):
             mac=mac,
             ifname=ifname,
             aliases=aliases,
-        )
-
-
-class Published(Record):
-    """One published port as bound on the host (``host_ip`` "" = every address)."""
-
-    __slots__ = ("container_id", "proto", "host_ip", "host_port", "container_port")  # noqa: RUF023
-    container_id: str
-    proto: str
-    host_ip: str
-    host_port: int
-    container_port: int
-
-    def __init__(
-        self, container_id: str, proto: str, host_ip: str, host_port: int, container_port: int
-    ) -> None:
-        self._set(
-            container_id=container_id,
-            proto=proto,
-            host_ip=host_ip,
-            host_port=host_port,
-            container_port=container_port,
         )
 
 
@@ -379,25 +358,3 @@ class NetworkStore:
 
     def remove_published(self, container_id: str) -> None:
         self.conn.execute("DELETE FROM published_ports WHERE container_id = ?", (container_id,))
-
-
-def ps_columns_all(conn: Connection) -> dict[str, tuple[list[str], list[Published]]]:
-    """For ``ps``, read-only and without the store: each container's network names
-    and published ports, for the whole listing in two queries (containers with
-    neither are absent; nothing when the tables do not exist yet)."""
-    out: dict[str, tuple[list[str], list[Published]]] = {}
-    try:
-        for cid, name in conn.execute(
-            "SELECT e.container_id, n.name FROM endpoints e JOIN networks n "
-            "ON n.id = e.network_id ORDER BY e.rowid"
-        ):
-            out.setdefault(str(cid), ([], []))[0].append(str(name))
-        for cid, p, ip, hp, cp in conn.execute(
-            "SELECT container_id, proto, host_ip, host_port, container_port FROM published_ports "
-            "ORDER BY rowid"
-        ):
-            out.setdefault(str(cid), ([], []))[1].append(Published(str(cid), str(p), str(ip),
-                                                                    int(hp), int(cp)))  # fmt: skip
-    except OperationalError:
-        return {}
-    return out

@@ -43,8 +43,9 @@ class PendingShim:
         if attach:
             self._mine, theirs = socketpair()
         tfd = theirs.fileno() if theirs is not None else -1
+        self._middle = -1
         try:
-            pid = os.fork()
+            pid = self._middle = os.fork()
             if pid == 0:
                 try:
                     import gc
@@ -57,7 +58,8 @@ class PendingShim:
                     _wait_then_bootstrap(ctl_r, rep_w, tfd, python)
                 finally:
                     os._exit(1)
-            os.waitpid(pid, 0)
+            # not waited for here: the middle process exits at once, but waiting for
+            # it costs the caller 1-2 ms (its fork); start or cancel reaps it
         except BaseException:
             self.cancel()
             raise
@@ -80,6 +82,7 @@ class PendingShim:
         finally:
             os.close(self._ctl_w)
             self._ctl_w = -1
+            self._reap_middle()
         r, self._rep_r = self._rep_r, -1
         mine, self._mine = self._mine, None
         return await_start(client, r, mine, t0)
@@ -93,6 +96,16 @@ class PendingShim:
         if self._mine is not None:
             self._mine.close()
             self._mine = None
+        self._reap_middle()
+
+    def _reap_middle(self) -> None:
+        """Reap the process between us and the shim (it exited long ago)."""
+        if self._middle > 0:
+            try:
+                os.waitpid(self._middle, 0)
+            except ChildProcessError:
+                pass
+            self._middle = -1
 
 
 # -- one per process, forked first thing (cli/main.py for run) ------------------------

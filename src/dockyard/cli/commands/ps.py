@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from dockyard.network.store import Published
+    from dockyard.network.published import Published
 
 PS_TABLE = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -154,7 +154,7 @@ def ps(ctx: Context, args: list[str], command: str = "ps") -> int:
         for c in listed:
             ctx.print(c.record.id if ns.no_trunc else c.record.id[:12])
         return 0
-    from dockyard.network.store import ps_columns_all
+    from dockyard.network.published import ps_columns_all
 
     columns = ps_columns_all(ctx.engine.db) if listed else {}
     now = time.time()

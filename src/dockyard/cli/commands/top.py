@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from dockyard.engine.containers import Container
     from dockyard.engine.networks import NetworkService
-    from dockyard.network.store import Published
+    from dockyard.network.published import Published
     from dockyard.specs.ports import PortBinding
 
 
