@@ -74,34 +74,57 @@ def add_create_flags(p: Parser) -> None:
 
 
 def create_request(ns: argparse.Namespace) -> ContainerCreate:
-    from dockyard.specs.env import parse_env_file, parse_env_option
-    from dockyard.specs.hosts import ExtraHost
-    from dockyard.specs.labels import parse_labels
-    from dockyard.specs.logopts import parse_log_opts
-    from dockyard.specs.mounts import MountSpec, TmpfsSpec
+    # each parser is imported only when its flag is given: a plain run parses none
     from dockyard.specs.ports import PortBinding, parse_expose
     from dockyard.specs.restart import RestartPolicy
-    from dockyard.specs.sysctls import parse_sysctl
-    from dockyard.specs.units import parse_cpus, parse_size
     from dockyard.specs.volumes import VolumeSpec
 
     env: list[str] = []
-    for path in ns.env_file:
-        env += parse_env_file(path)
-    for item in ns.env:
-        value = parse_env_option(item, flag="-e, --env")
-        if value is not None:
-            env.append(value)
+    if ns.env_file or ns.env:
+        from dockyard.specs.env import parse_env_file, parse_env_option
+
+        for path in ns.env_file:
+            env += parse_env_file(path)
+        for item in ns.env:
+            value = parse_env_option(item, flag="-e, --env")
+            if value is not None:
+                env.append(value)
     mounts = [VolumeSpec.parse(v, base_dir=os.getcwd()).to_mount() for v in ns.volume]
-    mounts += [
-        MountSpec.parse(m, base_dir=os.getcwd(), flag="--mount").to_mount() for m in ns.mount
-    ]
-    mounts += [TmpfsSpec.parse(t).to_mount() for t in ns.tmpfs]
+    if ns.mount or ns.tmpfs:
+        from dockyard.specs.mounts import MountSpec, TmpfsSpec
+
+        mounts += [
+            MountSpec.parse(m, base_dir=os.getcwd(), flag="--mount").to_mount() for m in ns.mount
+        ]
+        mounts += [TmpfsSpec.parse(t).to_mount() for t in ns.tmpfs]
     ports: list[PortBinding] = []
     for p in ns.publish:
         ports += PortBinding.parse(p)
     exposed = [e.render() for item in ns.expose for e in parse_expose(item)]
-    log = parse_log_opts(ns.log_opt, ns.log_driver)
+    log_driver: str = ns.log_driver
+    log_options: tuple[tuple[str, str], ...] = ()
+    if ns.log_opt or log_driver != "json-file":
+        from dockyard.specs.logopts import parse_log_opts
+
+        log = parse_log_opts(ns.log_opt, ns.log_driver)
+        log_driver, log_options = log.driver, log.options
+    labels: dict[str, str] = {}
+    if ns.label or ns.label_file:
+        from dockyard.specs.labels import parse_labels
+
+        labels = parse_labels(ns.label, ns.label_file, flag="-l, --label")
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    if ns.add_host:
+        from dockyard.specs.hosts import ExtraHost
+
+        extra_hosts = tuple((h.name, h.ip) for h in map(ExtraHost.parse, ns.add_host))
+    sysctls: tuple[tuple[str, str], ...] = ()
+    if ns.sysctl:
+        from dockyard.specs.sysctls import parse_sysctl
+
+        sysctls = tuple(parse_sysctl(s, flag="--sysctl") for s in ns.sysctl)
+    if ns.memory or ns.memory_swap or ns.cpus or ns.shm_size:
+        from dockyard.specs.units import parse_cpus, parse_size
     no_new_privs = False
     seccomp = ""
     for opt in ns.security_opt:
@@ -133,7 +156,7 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         tty=ns.tty,
         open_stdin=ns.interactive,
         stdin_once=ns.interactive,
-        labels=tuple(sorted(parse_labels(ns.label, ns.label_file, flag="-l, --label").items())),
+        labels=tuple(sorted(labels.items())),
         mounts=tuple(mounts),
         restart=restart,
         auto_remove=ns.rm,
@@ -153,8 +176,8 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         no_new_privileges=no_new_privs,
         stop_signal=ns.stop_signal,
         stop_timeout=ns.stop_timeout,
-        log_driver=log.driver,
-        log_options=log.options,
+        log_driver=log_driver,
+        log_options=log_options,
         network=ns.network,
         network_aliases=tuple(ns.network_alias),
         ip=ns.ip,
@@ -164,8 +187,8 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
         dns=tuple(ns.dns),
         dns_search=tuple(ns.dns_search),
         dns_options=tuple(ns.dns_option),
-        extra_hosts=tuple((h.name, h.ip) for h in map(ExtraHost.parse, ns.add_host)),
-        sysctls=tuple(parse_sysctl(s, flag="--sysctl") for s in ns.sysctl),
+        extra_hosts=extra_hosts,
+        sysctls=sysctls,
         shm_size=parse_size(ns.shm_size, flag="--shm-size") if ns.shm_size else None,
         oom_score_adj=ns.oom_score_adj,
         runtime=ns.runtime,

@@ -327,19 +327,20 @@ class Snapshotter:
         Its host mount points are unmounted first; if its upper dir is mounted
         anywhere else on the host (a container run by an external runtime), the
         snapshot is in use: Conflict."""
-        from dockyard.storage import hostmount
-
         d = self._existing(key)
-        upper = os.path.join(d, "upper")
-        infos = hostmount.read_mountinfo()
-        for m in infos:
-            if (
-                m.fstype == "overlay"
-                and m.super_option("upperdir") == upper
-                and not hostmount.is_under(m.mount_point, d)
-            ):
-                raise Conflict(f"snapshot {key} is in use: mounted at {m.mount_point}")
-        hostmount.unmount_under(d, mountinfo=infos)
+        if _mentioned_in_mountinfo(d):
+            from dockyard.storage import hostmount
+
+            upper = os.path.join(d, "upper")
+            infos = hostmount.read_mountinfo()
+            for m in infos:
+                if (
+                    m.fstype == "overlay"
+                    and m.super_option("upperdir") == upper
+                    and not hostmount.is_under(m.mount_point, d)
+                ):
+                    raise Conflict(f"snapshot {key} is in use: mounted at {m.mount_point}")
+            hostmount.unmount_under(d, mountinfo=infos)
         doomed = os.path.join(self.root_dir, f".del-{random_hex(4)}-{key}")
         os.rename(d, doomed)
         fsync_dir(self.root_dir)
@@ -484,3 +485,15 @@ def make_init_layer(d: StrPath) -> None:
 def _stack(d: str, image_lowers: Sequence[str], init: bool) -> list[str]:
     stack = [os.path.join(d, "init"), *image_lowers] if init else list(image_lowers)
     return stack or [os.path.join(d, "empty")]
+
+
+def _mentioned_in_mountinfo(path: str) -> bool:
+    """Whether ``path`` occurs anywhere in this process's mountinfo: a mount point at
+    or under it, or an overlay's options naming it. A container's snapshot usually is
+    not there (its overlay lives in the container's own mount namespace), and then
+    ``remove`` need not parse the table. Paths that mountinfo would escape (space,
+    tab, newline, backslash) are always looked at closely."""
+    if any(c in path for c in " \t\n\\"):
+        return True
+    with open("/proc/self/mountinfo", "rb") as f:
+        return os.fsencode(path) in f.read()
