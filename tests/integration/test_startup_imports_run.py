@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.unit.test_startup_imports import launcher
+from tests.unit.test_startup_imports import LEAN, launcher
 
 pytestmark = [
     pytest.mark.root,
@@ -24,18 +24,6 @@ pytestmark = [
 # layers cost ~15 ms of every command here; these paths use what they wrap instead:
 # _util.jsonlite (_json), _util.db (_sqlite3), _util.sock (_socket), _signal, os.path,
 # _util.lazy.Regex for patterns a flag may need.
-LEAN = (
-    "re",  # and enum with it
-    "enum",
-    "json",
-    "pathlib",
-    "datetime",
-    "sqlite3",
-    "contextlib",
-    "ipaddress",
-    "urllib",
-    "signal",
-)
 NEVER = (
     *LEAN,
     "argparse",  # the flags parse without it (cli/args.py)

@@ -51,9 +51,8 @@ LISTING_NEVER = (
 
 # ps in particular: the stdlib's convenience layers cost ~15 ms of a 25 ms ps here; it
 # reads its records with _util.db (_sqlite3) and _util.jsonlite (_json) instead
-PS_NEVER = (
-    *LISTING_NEVER,
-    "re",
+LEAN = (
+    "re",  # and enum with it
     "enum",
     "json",
     "pathlib",
@@ -64,6 +63,7 @@ PS_NEVER = (
     "urllib",
     "signal",
 )
+PS_NEVER = (*LISTING_NEVER, *LEAN)
 
 
 # as bin/dockyard starts (scripts/write_launcher.py): python -I -S, no runpy (``-m``

@@ -81,14 +81,9 @@ def create_request(ns: argparse.Namespace) -> ContainerCreate:
 
     env: list[str] = []
     if ns.env_file or ns.env:
-        from dockyard.specs.env import parse_env_file, parse_env_option
+        from dockyard.specs.env import env_from_flags
 
-        for path in ns.env_file:
-            env += parse_env_file(path)
-        for item in ns.env:
-            value = parse_env_option(item, flag="-e, --env")
-            if value is not None:
-                env.append(value)
+        env = env_from_flags(ns.env_file, ns.env)
     mounts = [VolumeSpec.parse(v, base_dir=os.getcwd()).to_mount() for v in ns.volume]
     if ns.mount or ns.tmpfs:
         from dockyard.specs.mounts import MountSpec, TmpfsSpec

@@ -28,7 +28,7 @@ from dockyard.specs._go import GO_SPACE, fail, quote
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -220,3 +220,16 @@ def parse_dotenv(text: str) -> tuple[DotenvEntry, ...]:
         else:
             entries.append(DotenvEntry(key, value, line, interpolate=False))
         pos = i + 1
+
+
+def env_from_flags(env_files: Iterable[str], env_items: Iterable[str]) -> list[str]:
+    """``--env-file`` files, then ``-e`` items (a bare ``NAME`` takes the caller's
+    value, or is left out when unset), as ``run`` and ``exec`` read them."""
+    env: list[str] = []
+    for path in env_files:
+        env += parse_env_file(path)
+    for item in env_items:
+        value = parse_env_option(item, flag="-e, --env")
+        if value is not None:
+            env.append(value)
+    return env

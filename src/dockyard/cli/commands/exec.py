@@ -58,16 +58,9 @@ def _parser(command: str) -> Parser:
 def _env(ns: argparse.Namespace) -> tuple[str, ...]:
     if not ns.env_file and not ns.env:
         return ()
-    from dockyard.specs.env import parse_env_file, parse_env_option
+    from dockyard.specs.env import env_from_flags
 
-    env: list[str] = []
-    for path in ns.env_file:
-        env += parse_env_file(path)
-    for item in ns.env:
-        value = parse_env_option(item, flag="-e, --env")
-        if value is not None:
-            env.append(value)
-    return tuple(env)
+    return tuple(env_from_flags(ns.env_file, ns.env))
 
 
 def exec_(ctx: Context, args: list[str], command: str = "exec") -> int:
