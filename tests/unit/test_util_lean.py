@@ -114,3 +114,60 @@ def test_importing_them_imports_neither_json_nor_re() -> None:
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code, src], capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     assert out.strip() == "[]"
+
+
+def test_epoll_selector_reports_like_selectors() -> None:
+    import os
+    import selectors
+
+    from dockyard._util.poll import EVENT_READ, EVENT_WRITE, EpollSelector
+    from dockyard._util.sock import socketpair
+
+    assert (EVENT_READ, EVENT_WRITE) == (selectors.EVENT_READ, selectors.EVENT_WRITE)
+    a, b = socketpair()
+    r, w = os.pipe()
+    sel = EpollSelector()
+    try:
+        sel.register(a, EVENT_READ, "a")
+        sel.register(r, EVENT_READ, "pipe")
+        assert sel.select(0) == []
+        b.sendall(b"x")
+        os.write(w, b"y")
+        got = {key.data: ev for key, ev in sel.select(1)}
+        assert got == {"a": EVENT_READ, "pipe": EVENT_READ}
+        sel.modify(a, EVENT_READ | EVENT_WRITE, "a2")
+        got = {key.data: ev for key, ev in sel.select(1)}
+        assert got["a2"] == EVENT_READ | EVENT_WRITE
+        assert sel.get_map()[a.fileno()].data == "a2"
+        with pytest.raises(KeyError):
+            sel.register(r, EVENT_READ)
+        sel.unregister(r)
+        assert r not in sel.get_map()
+        os.close(r)
+        b.close()  # the peer hangs up: readable (EOF)
+        assert [k.data for k, ev in sel.select(1) if ev & EVENT_READ] == ["a2"]
+    finally:
+        sel.close()
+        a.close()
+        os.close(w)
+
+
+def test_socket_accept_and_with() -> None:
+    import tempfile
+
+    from dockyard._util.sock import Socket, unix_stream
+
+    with tempfile.TemporaryDirectory() as d:
+        path = f"{d}/s"
+        with unix_stream() as server:
+            server.bind(path)
+            server.listen(1)
+            client = unix_stream()
+            client.connect(path)
+            conn, _ = server.accept()
+            assert isinstance(conn, Socket)
+            with conn:
+                client.sendall(b"ping")
+                assert conn.recv(4) == b"ping"
+            assert conn.fileno() == -1
+            client.close()

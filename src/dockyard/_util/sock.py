@@ -29,6 +29,15 @@ class Socket(_socket.socket):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def accept(self) -> tuple[Socket, object]:
+        """``socket.socket.accept``: the connection (blocking unless this socket has
+        a timeout) and the peer's address."""
+        fd, addr = self._accept()  # type: ignore[attr-defined]  # _socket.socket._accept
+        conn = Socket(self.family, self.type, self.proto, fileno=fd)
+        if self.gettimeout():
+            conn.setblocking(True)
+        return conn, addr
+
 
 def unix_stream() -> Socket:
     """A new AF_UNIX stream socket (close-on-exec, as ``socket.socket`` makes it)."""

@@ -65,12 +65,11 @@ costs no extra process.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import sys
 
+from dockyard._util import jsonlite
+from dockyard._util.sock import Socket
 from dockyard.runtime import state as st
 from dockyard.runtime.shim_process import remove_cgroup_dirs
 from dockyard.runtime.shim_stdio import Client, Stdio
@@ -86,8 +85,8 @@ if TYPE_CHECKING:
 # -- process entry points ----------------------------------------------------------
 
 
-def serve(cdir: str, rundir: str, listener: socket.socket, info: dict[str, Any], stdio: Stdio,
-          attach: tuple[socket.socket, dict[str, Any]] | None = None, *,
+def serve(cdir: str, rundir: str, listener: Socket, info: dict[str, Any], stdio: Stdio,
+          attach: tuple[Socket, dict[str, Any]] | None = None, *,
           shim: Shim | None = None) -> NoReturn:  # fmt: skip
     """Supervise the running container ``info["pid"]`` (our child) to its end, then
     exit, or exec the auto-remove hook. A process boundary: never returns. Should the
@@ -105,7 +104,7 @@ def serve(cdir: str, rundir: str, listener: socket.socket, info: dict[str, Any],
             adopted = shim is not None and bool(shim.info)
             pid = shim.pid if shim is not None and adopted else info["pid"]
             if pid:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, 9)  # SIGKILL
             if shim is not None and shim.cfg.runtime != "dockyard":
                 shim._teardown_external()
             known = shim.info if shim is not None and adopted else info
@@ -133,16 +132,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """``python -c BOOT SRC supervise|start D RUN_DIR JSON`` (see shim_client.shim_argv)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 4 and args[0] == "supervise":
-        a = json.loads(args[3])
+        a = jsonlite.loads(args[3])
         att = None
         if a.get("attach_fd") is not None:
-            att = (socket.socket(fileno=a["attach_fd"]), a.get("attach") or {})
-        listener = socket.socket(fileno=a["listen_fd"])
+            att = (Socket(fileno=a["attach_fd"]), a.get("attach") or {})
+        listener = Socket(fileno=a["listen_fd"])
         serve(args[1], args[2], listener, a, Stdio.from_json(a["stdio"]), att)
     if len(args) == 4 and args[0] == "start":
         from dockyard.runtime.shim_bootstrap import exec_bootstrap
 
-        exec_bootstrap(args[1], args[2], json.loads(args[3]))
+        exec_bootstrap(args[1], args[2], jsonlite.loads(args[3]))
     os._exit(2)
 
 

@@ -7,11 +7,11 @@ bootstrap and in forked starters, never in the supervisor itself.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from dockyard._util import jsonlite
 from dockyard._util.proc import proc_start_time
 from dockyard.errors import DockyardError
 from dockyard.runtime import state as st
@@ -107,7 +107,7 @@ prepare()
 
 def _report(fd: int, msg: dict[str, Any]) -> None:
     try:
-        os.write(fd, json.dumps(msg).encode() + b"\n")
+        os.write(fd, jsonlite.dumps(msg).encode() + b"\n")
     except OSError:
         pass  # the spawner is gone; state.json tells the story
 
@@ -140,16 +140,19 @@ def bootstrap(
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
     child). Never returns; on failure nothing is left but state.json saying why."""
-    import signal
-    import socket
+    if TYPE_CHECKING:
+        import signal
+    else:
+        import _signal as signal  # signal.py's enums: 2 ms of the shim's start
 
+    from dockyard._util.sock import Socket
     from dockyard.runtime.shim import Shim, serve
     from dockyard.runtime.shim_process import remove_cgroup_dirs, sync_state, write_state_nosync
     from dockyard.runtime.shim_stdio import Stdio
 
     sock_path = os.path.join(rundir, st.SOCKET_NAME)
     info: dict[str, Any] = {}
-    listener: socket.socket | None = None
+    listener: Socket | None = None
     try:
         for s in (signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)  # for good (ignored stays so across execve)
@@ -190,7 +193,7 @@ def bootstrap(
         _report(report, {"ok": True, "pid": info["pid"], "shim_pid": me})
         os.close(report)
         report = -1
-        att = None if attach_fd < 0 else (socket.socket(fileno=attach_fd), attach or {})
+        att = None if attach_fd < 0 else (Socket(fileno=attach_fd), attach or {})
         if cfg.restart_policy == "no":
             # made while the container runs its first milliseconds: if it is gone
             # by then (run --rm true), it is supervised from here at once
@@ -203,7 +206,7 @@ def bootstrap(
                 os.set_inheritable(fd, True)
         adopt = {**info, "listen_fd": listener.fileno(), "stdio": stdio.to_json(),
                  "attach_fd": None if att is None else attach_fd, "attach": attach}  # fmt: skip
-        os.execv(python, shim_argv(python, "supervise", cdir, rundir, json.dumps(adopt)))
+        os.execv(python, shim_argv(python, "supervise", cdir, rundir, jsonlite.dumps(adopt)))
     except BaseException as e:
         if info:  # started, but no supervisor could take over: leave nothing behind
             try:

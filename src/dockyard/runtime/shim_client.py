@@ -67,7 +67,6 @@ from dockyard.runtime.errors import ContainerStartError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
     from typing import Any
 
     from dockyard._util.sock import Socket
@@ -111,15 +110,15 @@ def _sun_path(path: str) -> tuple[str, int]:
     return f"/proc/self/fd/{fd}/{os.path.basename(path)}", fd
 
 
-def listen_socket(path: str) -> socket.socket:
-    import socket
+def listen_socket(path: str) -> Socket:
+    from dockyard._util.sock import unix_stream
 
     os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = unix_stream()
     name, fd = _sun_path(path)
     try:
         s.bind(name)

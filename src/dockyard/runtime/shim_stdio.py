@@ -6,11 +6,12 @@ frame for attach. Imported by the long-lived supervisor: only small stdlib modul
 from __future__ import annotations
 
 import os
-import socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from dockyard._util.sock import Socket
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -81,7 +82,7 @@ class Client:
     __slots__ = ("attached", "eof", "err", "inp", "out", "rbuf", "removes", "sock", "stdin_once",
                  "wbuf")  # fmt: skip
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Socket) -> None:
         sock.setblocking(False)
         self.sock, self.rbuf, self.wbuf = sock, b"", bytearray()
         self.attached = self.eof = self.inp = self.out = self.err = self.stdin_once = False
