@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard._util.lazy import as_path
 from dockyard._util.record import Record
 
 TYPE_CHECKING = False
@@ -21,12 +22,6 @@ DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUNROOT = "/run/dockyard"
 DEFAULT_CONFIG_FILE = "/etc/dockyard/config.json"
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-def _path(p: str) -> Path:
-    from pathlib import Path
-
-    return Path(p)
 
 
 class EngineConfig(Record):
@@ -57,11 +52,11 @@ class EngineConfig(Record):
 
     @property
     def root(self) -> Path:
-        return _path(self.root_dir)
+        return as_path(self.root_dir)
 
     @property
     def runroot(self) -> Path:
-        return _path(self.runroot_dir)
+        return as_path(self.runroot_dir)
 
     def host_ca_bundle(self) -> Path:
         """The host's CA bundle that containers opting in (``run --with-host-ca``, build
@@ -69,7 +64,7 @@ class EngineConfig(Record):
         ``"ca-bundle"`` key of the config file (``DOCKYARD_CONFIG``, default
         ``/etc/dockyard/config.json``), else Debian's bundle. Read only when needed."""
         if self.ca_bundle:
-            return _path(os.path.abspath(self.ca_bundle))
+            return as_path(os.path.abspath(self.ca_bundle))
         import json
 
         path = os.environ.get("DOCKYARD_CONFIG") or str(DEFAULT_CONFIG_FILE)
@@ -79,8 +74,8 @@ class EngineConfig(Record):
         except (OSError, ValueError, AttributeError):
             value = None
         if isinstance(value, str) and value:
-            return _path(os.path.abspath(value))
-        return _path(DEFAULT_CA_BUNDLE)
+            return as_path(os.path.abspath(value))
+        return as_path(DEFAULT_CA_BUNDLE)
 
     @property
     def content_dir(self) -> Path:

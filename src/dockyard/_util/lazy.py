@@ -7,7 +7,9 @@ and need no cache. These stand-ins import nothing:
 
 - :class:`Regex`: a pattern compiled (and ``re`` imported) on its first match;
 - :func:`cache`: ``functools.cache`` for functions of hashable positional arguments;
-- :class:`cached_property`: ``functools.cached_property`` without its lock.
+- :class:`cached_property`: ``functools.cached_property`` without its lock;
+- :func:`as_path`: ``pathlib.Path(p)``, pathlib (with ``re``, ``fnmatch`` and
+  ``urllib.parse``) imported only by the call, for the methods that hand out paths.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
     from collections.abc import Callable
+    from pathlib import Path
     from typing import Any, TypeVar
 
     R = TypeVar("R")
@@ -58,6 +61,13 @@ class Regex:
 
     def sub(self, repl: Any, s: str, count: int = 0) -> str:
         return self.compiled.sub(repl, s, count)
+
+
+def as_path(p: str) -> Path:
+    """``pathlib.Path(p)``, importing pathlib now rather than with the module."""
+    from pathlib import Path
+
+    return Path(p)
 
 
 def cache(fn: Callable[..., R]) -> Callable[..., R]:

@@ -13,6 +13,7 @@ import os
 import time
 
 from dockyard._util.atomic import atomic_write, fsync_dir
+from dockyard._util.lazy import as_path
 from dockyard._util.record import Record
 from dockyard.errors import InvalidContent, NotFound
 from dockyard.oci.digest import Digest
@@ -117,13 +118,6 @@ class BlobWriter:
             self.abort()
 
 
-def _path(p: str) -> Path:
-    """``Path(p)`` for the methods that hand out paths: reading blobs needs no pathlib."""
-    from pathlib import Path
-
-    return Path(p)
-
-
 class ContentStore:
     """Blobs by digest under ``root`` (an OCI layout). The directories are kept as
     strings (``root_dir``, ``blobs``, ``ingest``); ``root``, ``blobs_dir``,
@@ -136,15 +130,15 @@ class ContentStore:
 
     @property
     def root(self) -> Path:
-        return _path(self.root_dir)
+        return as_path(self.root_dir)
 
     @property
     def blobs_dir(self) -> Path:
-        return _path(self.blobs)
+        return as_path(self.blobs)
 
     @property
     def ingest_dir(self) -> Path:
-        return _path(self.ingest)
+        return as_path(self.ingest)
 
     def init(self) -> None:
         os.makedirs(self.blobs, exist_ok=True)
@@ -159,7 +153,7 @@ class ContentStore:
         return os.path.join(self.blobs, digest.hex)
 
     def path(self, digest: Digest) -> Path:
-        return _path(self._file(digest))
+        return as_path(self._file(digest))
 
     def has(self, digest: Digest) -> bool:
         return os.path.exists(self._file(digest))

@@ -54,7 +54,7 @@ from dockyard._util import jsonlite
 from dockyard._util.atomic import atomic_write, fsync_dir
 from dockyard._util.fs import remove_tree
 from dockyard._util.ids import random_hex
-from dockyard._util.lazy import cache
+from dockyard._util.lazy import as_path, cache
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -133,14 +133,6 @@ def clean_stale_mounts(root: StrPath, keep: Collection[str] = ()) -> list[str]:
     return hostmount.unmount_under(base, keep=lambda p: any(hostmount.is_under(p, k) for k in kept))
 
 
-def _path(p: str) -> Path:
-    """``Path(p)`` for the methods that hand out paths; pathlib (and the re, fnmatch
-    and urllib.parse it imports) is left out of the container paths otherwise."""
-    from pathlib import Path
-
-    return Path(p)
-
-
 class Snapshotter:
     """Overlay snapshots under ``root``, one per key (a container ID, a build step).
 
@@ -171,11 +163,11 @@ class Snapshotter:
 
     @property
     def root(self) -> Path:
-        return _path(self.root_dir)
+        return as_path(self.root_dir)
 
     @property
     def link_dir(self) -> Path:
-        return _path(self.link_dir_str)
+        return as_path(self.link_dir_str)
 
     # -- paths -----------------------------------------------------------------------
     def _dir(self, key: str) -> str:
@@ -200,12 +192,12 @@ class Snapshotter:
         return sorted(n for n in names if is_valid_key(n) and n != LINK_DIR)
 
     def upper_dir(self, key: str) -> Path:
-        return _path(os.path.join(self._existing(key), "upper"))
+        return as_path(os.path.join(self._existing(key), "upper"))
 
     def lower_dirs(self, key: str) -> list[Path]:
         """The image's lower dirs ``key`` was prepared with, top first (without the init
         layer; empty for scratch)."""
-        return [_path(p) for p in self._lowers(key, self._existing(key))]
+        return [as_path(p) for p in self._lowers(key, self._existing(key))]
 
     def _lowers(self, key: str, d: str) -> list[str]:
         try:
@@ -376,7 +368,7 @@ class Snapshotter:
     def diff(self, key: str) -> Iterator[Change]:
         """``docker diff``: the paths the container added, changed or deleted."""
         d = self._existing(key)
-        return changes(_path(os.path.join(d, "upper")), [_path(p) for p in self._stack(key)])
+        return changes(as_path(os.path.join(d, "upper")), [as_path(p) for p in self._stack(key)])
 
     # -- host mounts -----------------------------------------------------------------
     def mount_on_host(
@@ -413,9 +405,9 @@ class _HostMount:
 
         (mount,) = self.snap.mounts(self.key)
         if self.target is None:
-            self.where = _path(os.path.join(self.snap._existing(self.key), "merged"))
+            self.where = as_path(os.path.join(self.snap._existing(self.key), "merged"))
         else:
-            self.where = _path(os.fspath(self.target))
+            self.where = as_path(os.fspath(self.target))
         self.where.mkdir(parents=True, exist_ok=True)
         hostmount.mount(mount, self.where)
         return self.where

@@ -32,6 +32,7 @@ from dockyard._util import jsonlite
 from dockyard._util.db import Transaction, ensure_schema
 from dockyard._util.fs import remove_tree
 from dockyard._util.ids import random_hex
+from dockyard._util.lazy import as_path
 from dockyard._util.record import Record
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import Mount
@@ -256,14 +257,6 @@ class PruneReport(Record):
         self._set(volumes_deleted=volumes_deleted, space_reclaimed=space_reclaimed)
 
 
-def _path(p: str) -> Path:
-    """``Path(p)``, imported when a volume is made or read: a container without
-    volumes is created and removed without pathlib (and the re it imports)."""
-    from pathlib import Path
-
-    return Path(p)
-
-
 class VolumeStore:
     def __init__(self, root: str | os.PathLike[str], conn: sqlite3.Connection) -> None:
         self.root_dir = os.path.join(os.path.abspath(root), "volumes")
@@ -272,17 +265,17 @@ class VolumeStore:
 
     @property
     def root(self) -> Path:
-        return _path(self.root_dir)
+        return as_path(self.root_dir)
 
     def _dir(self, name: str) -> Path:
-        return _path(os.path.join(self.root_dir, name))
+        return as_path(os.path.join(self.root_dir, name))
 
     def _row(self, row: tuple[str, str, float, str, str]) -> Volume:
         name, driver, created, labels, options = row
         opts: dict[str, str] = jsonlite.loads(options)
         mountpoint = self._dir(name) / "_data"
         if _is_bind(opts) and opts.get("device"):
-            mountpoint = _path(opts["device"])
+            mountpoint = as_path(opts["device"])
         return Volume(name, driver, mountpoint, created, jsonlite.loads(labels), opts)
 
     # -- create / read -----------------------------------------------------------------
