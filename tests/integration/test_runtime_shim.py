@@ -609,6 +609,22 @@ def test_state_and_shim_config_round_trip(tmp_path: Path) -> None:
         cfg.tty = True
 
 
+def test_an_unreadable_state_reads_as_dead(tmp_path: Path) -> None:
+    """A machine that stopped while the shim wrote state.json may leave it empty (its
+    "running" is reported before the fsync): the container reads as dead, with the
+    reason, for ps, inspect and rm, instead of failing every listing."""
+    d = tmp_path / ("c" * 64)
+    d.mkdir()
+    for text in ("", '{"status": "runn', "[]", '{"status": "sleeping"}'):
+        (d / "state.json").write_text(text)
+        s = st.read_state(str(d))
+        assert (s.id, s.status) == ("c" * 64, "dead")
+        assert "unreadable state.json" in s.error
+        client = ShimClient(tmp_path / "run", d)
+        assert client.state().status == "dead" and not client.shim_alive()
+        assert client.cleanup().status == "dead"  # rm -f goes on from there
+
+
 def test_the_supervisor_imports_nothing_heavy() -> None:
     import subprocess
 

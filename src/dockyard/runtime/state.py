@@ -465,11 +465,20 @@ def _read_json(path: str) -> object:
 
 
 def read_state(container_dir: str) -> State:
-    """The state as written (no liveness checks; ``created`` when there is no file)."""
+    """The state as written (no liveness checks; ``created`` when there is no file).
+
+    A file that is not a whole state reads as ``dead``, with the reason: writes are
+    atomic (temp file, rename), so only a machine that stopped while one was being
+    written leaves such a file, on a filesystem that does not order a rename after
+    the file's data, and then nothing supervises the container any more. The shim
+    reports "running" before its fsync (shim_process.write_state_nosync)."""
+    cid = os.path.basename(os.path.normpath(container_dir))
     try:
         return State.from_dict(_read_json(os.path.join(container_dir, STATE_FILE)))
     except FileNotFoundError:
-        return State(id=os.path.basename(os.path.normpath(container_dir)))
+        return State(id=cid)
+    except InvalidArgument as e:
+        return State(id=cid, status="dead", error=f"unreadable {STATE_FILE}: {e}")
 
 
 def write_state(container_dir: str, st: State) -> None:
