@@ -24,7 +24,7 @@ from dockyard.network import netlink as nl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 IFNAMSIZ = 15
 DEFAULT_MTU = 1500
@@ -295,27 +295,23 @@ def release_links(names: Sequence[str]) -> None:
     """Take the links that exist among ``names`` off their bridge (~0.1 ms; deleting
     one takes the kernel ~20 ms): a veth that the kernel deletes later with its
     namespace must not meet the next container that gets its address and MAC."""
-    present = [n for n in names if link_exists(n)]
-    if present:
-        with _host_netlink() as sock:
-            sock.request(
-                [nl.no_master(n) for n in present],
-                [f"release {n}" for n in present],
-                ignore=(19,),
-            )
+    _each_present_link(names, nl.no_master, "release")
 
 
 def delete_links(names: Sequence[str]) -> None:
     """Delete the links that exist among ``names`` (ours: bridges, host-side veths);
     one that went meanwhile is no error."""
+    _each_present_link(names, nl.del_link, "delete")
+
+
+def _each_present_link(names: Sequence[str], message: Callable[[str], bytes], verb: str) -> None:
+    """One netlink request per link of ``names`` that exists, in one round trip; a
+    link gone meanwhile (ENODEV: with its namespace) is no error."""
     present = [n for n in names if link_exists(n)]
     if present:
         with _host_netlink() as sock:
-            sock.request(
-                [nl.del_link(n) for n in present],
-                [f"delete {n}" for n in present],
-                ignore=(19,),  # ENODEV: gone with its namespace
-            )
+            sock.request([message(n) for n in present], [f"{verb} {n}" for n in present],
+                         ignore=(19,))  # fmt: skip
 
 
 # -- sysctls --------------------------------------------------------------------------
