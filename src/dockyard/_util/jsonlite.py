@@ -39,7 +39,6 @@ class _Context:
     parse_float = float
     parse_int = int
     parse_constant = staticmethod(_constant)
-    memo: dict[str, str] = {}
 
 
 _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed context

@@ -47,18 +47,6 @@ class Regex:
     def fullmatch(self, s: str, pos: int = 0) -> re.Match[str] | None:
         return self.compiled.fullmatch(s, pos)
 
-    def search(self, s: str, pos: int = 0) -> re.Match[str] | None:
-        return self.compiled.search(s, pos)
-
-    def finditer(self, s: str) -> Any:
-        return self.compiled.finditer(s)
-
-    def findall(self, s: str) -> list[Any]:
-        return self.compiled.findall(s)
-
-    def split(self, s: str, maxsplit: int = 0) -> list[str]:
-        return self.compiled.split(s, maxsplit)
-
     def sub(self, repl: Any, s: str, count: int = 0) -> str:
         return self.compiled.sub(repl, s, count)
 
