@@ -139,6 +139,9 @@ def test_system_restore_unmounts_a_stale_rootfs(dy: CLI, site: Site, rt: str) ->
     s = shim_state(site, cid)
     os.kill(s.shim_pid, signal.SIGKILL)
     os.kill(s.pid, signal.SIGKILL)
+    # both: a SIGKILL lands when the process leaves the kernel (the shim may be in
+    # its state fsync, just after it reported the start); a live shim is restored
+    wait_until(lambda: not st.pid_alive(s.shim_pid, s.shim_start), what="the shim to die")
     wait_until(lambda: not st.pid_alive(s.pid, s.pid_start), what="the container to die")
     dy.ok("system", "restore")
     assert inspect(dy, cid, "{{.State.Status}}") == "exited"
