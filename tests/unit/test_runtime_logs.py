@@ -12,7 +12,7 @@ import pytest
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import logs
 from dockyard.runtime import state as st
-from dockyard.runtime.logs import JsonFileWriter, encode_entry, parse_size, read_logs
+from dockyard.runtime.logs import JsonFileWriter, encode_entry, parse_max_size, read_logs
 
 T0 = 1_704_164_645_123_456_789  # 2024-01-02T03:04:05.123456789Z
 CID = "abc123"
@@ -153,12 +153,14 @@ def test_follow_ends_when_the_state_is_final(tmp_path: Path) -> None:
     assert [d for _, d, _ in read_logs(str(tmp_path), CID, follow=True)] == [b"x\n"]
 
 
-def test_parse_size() -> None:
-    assert parse_size("10m") == 10 * 1024 * 1024
-    assert parse_size("1k") == 1024 and parse_size("1kb") == 1024 and parse_size("2GiB") == 2 << 30
-    assert parse_size("512") == 512 and parse_size("-1") == -1
+def test_max_size_is_decimal_as_docker_reads_it() -> None:
+    """json-file's max-size goes through go-units FromHumanSize: 10m is 10,000,000."""
+    assert parse_max_size("10m") == 10_000_000
+    assert parse_max_size("1k") == 1000 and parse_max_size("1kb") == 1000
+    assert parse_max_size("2GiB") == 2_000_000_000
+    assert parse_max_size("512") == 512 and parse_max_size("-1") == -1
     with pytest.raises(InvalidArgument):
-        parse_size("ten")
+        parse_max_size("ten")
 
 
 def test_time_round_trip() -> None:

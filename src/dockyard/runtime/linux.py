@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -211,15 +212,20 @@ IFF_UP = 0x1
 
 
 def loopback_up() -> None:
-    """Bring ``lo`` up in the current (new) network namespace, as Docker does."""
+    """Bring ``lo`` up in the current (new) network namespace, as Docker does. Runs in
+    a freshly forked container child: ``_socket``, not ``socket`` (whose import, enum
+    and all, was 6 ms of every ``run --network none``)."""
+    import _socket
     import fcntl
-    import socket
-    import struct
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        name = b"lo".ljust(16, b"\0")  # struct ifreq: the name, then ifr_flags (a short)
+        got = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, name + bytes(24))
+        flags = int.from_bytes(got[16:18], sys.byteorder) | IFF_UP
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, name + flags.to_bytes(2, sys.byteorder) + bytes(22))
+    finally:
+        s.close()
 
 
 SYS_RT_SIGACTION = 13  # x86_64

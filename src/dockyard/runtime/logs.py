@@ -36,6 +36,7 @@ import time
 from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import state as st
+from dockyard.specs.units import parse_bytes_decimal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,25 +62,18 @@ _ESCAPES.update(
 _ESCAPES.update({chr(c): "\\ufffd" for c in range(0xDC80, 0xDD00)})  # surrogateescape'd bytes
 # str.translate, not a regex: the shim writes logs without importing re (3 ms at start)
 _TRANSLATE = {ord(k): v for k, v in _ESCAPES.items()}
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def log_path(container_dir: str, cid: str) -> str:
     return os.path.join(container_dir, f"{cid}-json.log")
 
 
-def parse_size(text: str) -> int:
-    """``10m``, ``1k``, ``100kb``, ``2GiB`` -> bytes (binary units, like Docker's
-    RAMInBytes); ``-1`` or empty means unlimited (-1)."""
-    t = text.strip().lower()
-    if t in ("", "-1"):
-        return -1
-    import re
-
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", t)
-    if m is None:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+def parse_max_size(text: str) -> int:
+    """json-file's ``max-size`` as Docker reads it (go-units ``FromHumanSize``,
+    decimal: ``10m`` is 10,000,000 bytes), as it was checked at create; ``-1`` or
+    empty: no rotation."""
+    t = text.strip()
+    return -1 if t in ("", "-1") else parse_bytes_decimal(t)
 
 
 def parse_max_file(text: str) -> int:

@@ -68,9 +68,11 @@ class Shim:
         cfg = self.cfg
         self.log: logs.JsonFileWriter | None = None
         if cfg.log_driver == "json-file":
-            size, files = logs.parse_size(cfg.log_max_size), logs.parse_max_file(cfg.log_max_file)
-            path = logs.log_path(cdir, cfg.id)
-            self.log = logs.JsonFileWriter(path, max_size=size, max_file=files)
+            size = logs.parse_max_size(cfg.log_max_size)
+            files = logs.parse_max_file(cfg.log_max_file)
+            self.log = logs.JsonFileWriter(
+                logs.log_path(cdir, cfg.id), max_size=size, max_file=files
+            )
         policy = restart.RestartPolicy(cfg.restart_policy, cfg.max_retries)
         self.rm = restart.RestartManager(policy, self.state.restart_count)
         self.clients: dict[int, Client] = {}
