@@ -368,6 +368,17 @@ def test_run_rm_leaves_nothing(dy: CLI, site: Site) -> None:
     wait_until(lambda: site.entries() == before, what="the directories to go")
 
 
+def test_run_rm_root_is_volatile(dy: CLI) -> None:
+    """A --rm container's root is an overlay without syncs (storage.overlay: its
+    exit no longer waits for the upper filesystem's sync); a kept one's is not."""
+    root = "awk '$5 == \"/\" {print $NF}' /proc/self/mountinfo"
+    assert "volatile" in dy.ok("run", "--rm", "busybox", "sh", "-c", root)  # 6.x: fsync=volatile
+    cid = dy.ok("run", "-d", "busybox", "sh", "-c", root).strip()
+    dy.ok("wait", cid)
+    assert "volatile" not in dy.ok("logs", cid)
+    dy.ok("rm", cid)
+
+
 # -- inspect ------------------------------------------------------------------------------
 
 

@@ -325,3 +325,11 @@ def test_parse_mountinfo_unescapes() -> None:
 
 def test_split_options() -> None:
     assert split_options(["ro", "lowerdir=/a", "rw", "index=off"]) == (1, "lowerdir=/a,index=off")
+
+
+def test_volatile_needs_linux_5_10() -> None:
+    from dockyard.storage.overlay import supports_volatile
+
+    assert supports_volatile("5.10.0-8-amd64") and supports_volatile("6.1.0")
+    assert not supports_volatile("5.4.0-150-generic") and not supports_volatile("4.19.0")
+    assert not supports_volatile("weird")

@@ -17,6 +17,7 @@ import sys
 
 from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.storage.overlay import VOLATILE, supports_volatile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -171,6 +172,8 @@ class ContainerBuilder:
 
         req = self.req
         rootfs_mounts = self.svc.snapshots.prepare(self.cid, list(lowers))
+        if req.auto_remove and supports_volatile():  # see storage.overlay: no sync at exit
+            rootfs_mounts = [m.replace(options=(*m.options, VOLATILE)) for m in rootfs_mounts]
         hostname = req.hostname or self.cid[:12]
         mounts = self._etc_files(hostname)
         mounts += self._user_mounts()

@@ -14,6 +14,14 @@ Changes. An upper directory records what a container changed: new and
 copied-up files, whiteouts (character devices 0:0) for deletions, and opaque
 directories (xattr ``trusted.overlay.opaque=y``) for directories that were
 deleted and created again. :func:`changes` lists them as ``docker diff`` does.
+
+Volatile. Unmounting an overlay syncs its whole upper filesystem (``ovl_sync_fs``):
+the container's last process does it on its way out, before its parent hears of
+the exit, ~2 ms of every ``run --rm true`` on this machine's ext4. A container that
+is removed when it exits (``--rm``) never needs its upper dir after a crash, so its
+root is mounted with ``volatile`` (Linux 5.10+), which skips those syncs -- as
+Podman mounts its ``--rm`` containers. The kernel then marks the work dir
+(``work/incompat/volatile``) and refuses to mount that snapshot again.
 """
 
 from __future__ import annotations
@@ -54,6 +62,19 @@ def overlay_options(
         if needs_escape(p):
             raise InvalidArgument(f"overlay directory path {p!r} contains ',', ':' or '\\'")
     return (f"lowerdir={':'.join(lower_dirs)}", f"upperdir={upper}", f"workdir={work}", *extra)
+
+
+VOLATILE = "volatile"
+
+
+def supports_volatile(release: str | None = None) -> bool:
+    """Whether this kernel (``uname -r``) takes the ``volatile`` option: 5.10 or later."""
+    rel = os.uname().release if release is None else release
+    parts = rel.split(".", 2)
+    try:
+        return (int(parts[0]), int(parts[1].partition("-")[0])) >= (5, 10)
+    except (IndexError, ValueError):
+        return False
 
 
 def options_length(options: Sequence[str]) -> int:
