@@ -171,3 +171,27 @@ def test_socket_accept_and_with() -> None:
                 assert conn.recv(4) == b"ping"
             assert conn.fileno() == -1
             client.close()
+
+
+def test_db_loads_sqlite_without_functools(tmp_path: Path) -> None:
+    """_util.db loads _sqlite3 with a stand-in functools (its statement cache's
+    lru_cache): no functools or collections on the way, a statement cache that works
+    past its 128 entries, and the real functools for whoever imports it later."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    code = f"""
+import sys
+sys.path.insert(0, {src!r})
+from dockyard._util import db
+assert "functools" not in sys.modules and "collections" not in sys.modules
+conn = db.open_db({str(tmp_path / "t.db")!r})
+conn.execute("CREATE TABLE t (a INTEGER)")
+for i in range(300):
+    conn.execute(f"INSERT INTO t VALUES ({{i}})")
+    conn.execute("INSERT INTO t VALUES (?)", (-i,))
+assert conn.execute("SELECT count(*), sum(a) FROM t").fetchone() == (600, 0)
+import functools
+assert functools.reduce(max, [3, 9, 4]) == 9 and sys.modules["functools"] is functools
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
+    assert out.stdout == "ok\n", out.stderr

@@ -8,12 +8,49 @@ The connection comes from ``_sqlite3``, the C module that ``sqlite3`` re-exports
 package adds only ``datetime`` adapters we never use and costs 1.5-2 ms of every
 ``ps`` and ``run`` (``datetime``, ``collections``). Modules take the names they
 need from here: ``Connection``, ``Error``, ``IntegrityError``, ``OperationalError``.
+
+``_sqlite3`` itself imports ``functools`` when it loads, for one thing: the
+``lru_cache`` that holds each connection's prepared statements. ``functools`` brings
+``collections``, ``operator``, ``types``, ``reprlib``: 2-3 ms of every command that
+opens the database, and nothing else on those paths uses them. :func:`_load_sqlite3`
+gives it, for the moment of its load, a ``functools`` whose ``lru_cache`` is the one
+``functools.lru_cache`` wraps (``_functools._lru_cache_wrapper``, the same C cache),
+then takes it away again: a later ``import functools`` gets the real module.
 """
 
 from __future__ import annotations
 
 import os
-from _sqlite3 import Connection, Error, IntegrityError, OperationalError, Row, connect
+import sys
+
+
+def _load_sqlite3() -> None:
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        return
+    from _functools import _lru_cache_wrapper  # type: ignore[import-not-found]
+
+    class _CacheInfo(tuple[object, ...]):  # what functools.lru_cache's cache_info() returns, shaped
+        __slots__ = ()
+
+        def __new__(cls, *fields: object) -> _CacheInfo:
+            return tuple.__new__(cls, fields)
+
+    def lru_cache(maxsize: int | None = 128, typed: bool = False) -> object:
+        return lambda user_function: _lru_cache_wrapper(user_function, maxsize, typed, _CacheInfo)
+
+    stub = type(sys)("functools")
+    stub.lru_cache = lru_cache  # type: ignore[attr-defined]
+    sys.modules["functools"] = stub
+    try:
+        import _sqlite3  # noqa: F401  (loaded with the stub: see the module docstring)
+    finally:
+        if sys.modules.get("functools") is stub:
+            del sys.modules["functools"]
+
+
+_load_sqlite3()
+
+from _sqlite3 import Connection, Error, IntegrityError, OperationalError, Row, connect  # noqa: E402
 
 __all__ = ["Connection", "Error", "IntegrityError", "OperationalError", "Row", "open_db",
            "ensure_schema", "Transaction"]  # fmt: skip
