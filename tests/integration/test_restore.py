@@ -110,6 +110,20 @@ def test_restore_after_reboot(engine: Engine) -> None:
     assert _status(e, "plain") == "exited"
 
 
+def test_restore_removes_rm_containers_a_crash_left(engine: Engine) -> None:
+    """A --rm container whose shim died with it (a crash, a reboot) never ran its
+    removal; restore does it, as Docker's daemon does when it starts."""
+    e = engine
+    e.run("run", "-d", "--rm", "--name", "transient", "busybox", "sleep", "300")
+    kept = e.run("run", "-d", "--name", "kept", "busybox", "sleep", "300").stdout.strip()
+    _simulate_reboot(e, ["transient", "kept"])
+    assert _status(e, "transient") in ("exited", "dead")
+    e.run("system", "restore")
+    names = e.run("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert names == ["kept"]
+    assert {p.name for p in (e.root / "overlay").iterdir() if len(p.name) == 64} == {kept}
+
+
 def test_kill_cli_at_random_points(engine: Engine) -> None:
     e = engine
     rng = random.Random(1234)

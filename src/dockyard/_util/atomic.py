@@ -16,8 +16,12 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, durable: bool = True
+) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+    ``durable``: on disk (file and directory fsynced) when this returns; without it,
+    only whole for readers (what a file that a crash makes moot needs)."""
     path = os.fspath(path)
     parent, name = os.path.split(path)
     os.makedirs(parent or ".", exist_ok=True)
@@ -28,8 +32,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(parent or ".")
+    if durable:
+        fsync_dir(parent or ".")

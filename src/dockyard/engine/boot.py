@@ -6,7 +6,10 @@ restore`` runs it (from a boot script, a systemd unit, ``@reboot`` cron) and
 
 - ``always``: restarted, even if it had been stopped by hand;
 - ``unless-stopped``: restarted unless it had been stopped by hand;
-- ``on-failure``/``no``: left as they are.
+- ``on-failure``/``no``: left as they are;
+- ``--rm`` containers that are not running are removed: they were to go when they
+  stopped, and nothing a crash may have cut short is worth keeping (their files are
+  written without fsync for that reason: see engine.container_create).
 
 Repair first: a CLI killed in the middle of ``create`` can leave a container
 directory and an overlay snapshot with no record; a reboot leaves state files
@@ -78,9 +81,27 @@ def repair(svc: ContainerService, report: RestoreReport) -> None:
         report.failed.append(("network", str(e)))
 
 
+def remove_auto_removed(svc: ContainerService, report: RestoreReport) -> None:
+    """Remove the ``--rm`` containers that stopped without being removed (a crash, a
+    reboot). One still ``created`` may be a ``run`` starting it right now: left
+    alone for :data:`GRACE_SECONDS`."""
+    for c in svc.all():
+        if c.state.running or not c.create_request().auto_remove:
+            continue
+        if c.state.status == "created" and not _old(svc.container_dir(c.id)):
+            continue
+        try:
+            svc.remove(c.id, force=True, volumes=True)
+        except (DockyardError, OSError) as e:
+            report.failed.append((c.id, str(e)))
+        else:
+            report.removed_orphans.append(c.id)
+
+
 def restore(svc: ContainerService) -> RestoreReport:
     report = RestoreReport()
     repair(svc, report)
+    remove_auto_removed(svc, report)
     for c in svc.all():
         if c.state.running:
             continue
@@ -100,7 +121,7 @@ def restore(svc: ContainerService) -> RestoreReport:
     return report
 
 
-def _old(path: os.PathLike[str]) -> bool:
+def _old(path: str | os.PathLike[str]) -> bool:
     try:
         return time.time() - os.stat(path).st_mtime > GRACE_SECONDS
     except FileNotFoundError:

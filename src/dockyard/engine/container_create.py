@@ -171,7 +171,10 @@ class ContainerBuilder:
         from dockyard.runtime.bundle import write_config
 
         req = self.req
-        rootfs_mounts = self.svc.snapshots.prepare(self.cid, list(lowers))
+        # a --rm container is transient: its files need to be whole for readers, not on
+        # disk, since `system restore` removes one a crash left behind (as Docker does)
+        durable = not req.auto_remove
+        rootfs_mounts = self.svc.snapshots.prepare(self.cid, list(lowers), durable=durable)
         if req.auto_remove and supports_volatile():  # see storage.overlay: no sync at exit
             rootfs_mounts = [m.replace(options=(*m.options, VOLATILE)) for m in rootfs_mounts]
         hostname = req.hostname or self.cid[:12]
@@ -187,12 +190,13 @@ class ContainerBuilder:
             init_args = (INIT_PATH, "--")
         spec = self._spec((*init_args, *args), hostname, mounts)
         os.mkdir(os.path.join(self.cdir, "rootfs"))
-        write_config(self.cdir, spec)
+        write_config(self.cdir, spec, durable=durable)
         seccomp = seccomp_filter(spec, self.svc.config.root_dir)  # seccomp
         self._write_shim_config(rootfs_mounts, spec, seccomp)
         from dockyard._util.atomic import atomic_write
 
-        atomic_write(os.path.join(self.cdir, MOUNTS_FILE), jsonlite.dumps(self.points).encode())
+        points = jsonlite.dumps(self.points).encode()
+        atomic_write(os.path.join(self.cdir, MOUNTS_FILE), points, durable=durable)
 
     # -- files in /etc -------------------------------------------------------------
     def _etc_files(self, hostname: str) -> list[Mount]:
@@ -419,7 +423,7 @@ class ContainerBuilder:
             runtime=req.runtime,  # runtime
             seccomp_filter=seccomp,  # seccomp
         )
-        write_shim_config(self.cdir, cfg)
+        write_shim_config(self.cdir, cfg, durable=not self.req.auto_remove)
 
 
 def _ca_env(req: ContainerCreate, env: tuple[str, ...]) -> tuple[str, ...]:

@@ -379,10 +379,11 @@ class ContainerService:
                 self.volumes.remove(name)
             except DockyardError:
                 pass
-        if c.create_request().bridged:
+        req = c.create_request()
+        if req.bridged:
             self.networks.teardown(c.id)
         try:
-            self.snapshots.remove(c.id)
+            self.snapshots.remove(c.id, durable=not req.auto_remove)
         except (NotFound, FileNotFoundError):
             pass  # removed meanwhile (by the shim's --rm hook, say)
         self.records.remove(c.id)

@@ -495,5 +495,5 @@ def read_shim_config(container_dir: str) -> ShimConfig:
         raise NotFound(f"no {SHIM_FILE} in {container_dir}") from None
 
 
-def write_shim_config(container_dir: str, cfg: ShimConfig) -> None:
-    write_json_atomic(os.path.join(container_dir, SHIM_FILE), cfg.to_dict())
+def write_shim_config(container_dir: str, cfg: ShimConfig, *, durable: bool = True) -> None:
+    write_json_atomic(os.path.join(container_dir, SHIM_FILE), cfg.to_dict(), fsync=durable)

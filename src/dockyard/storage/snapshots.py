@@ -210,10 +210,14 @@ class Snapshotter:
         return data
 
     # -- lifecycle -------------------------------------------------------------------
-    def prepare(self, key: str, lower_dirs: Sequence[StrPath], *, init: bool = True) -> list[Mount]:
+    def prepare(
+        self, key: str, lower_dirs: Sequence[StrPath], *, init: bool = True, durable: bool = True
+    ) -> list[Mount]:
         """Make the snapshot ``key`` over ``lower_dirs`` (top layer first) and return the
         mount of the container's root. ``init``: put Docker's init layer on top of the
         image (for containers and build steps; not for a plain view of an image).
+        ``durable``: on disk when this returns (not for a snapshot that a crash makes
+        moot: a ``--rm`` container's, which ``system restore`` removes).
         Raises AlreadyExists if ``key`` exists."""
 
         final = self._dir(key)
@@ -247,12 +251,15 @@ class Snapshotter:
                 empty = os.path.join(tmp, "empty")
                 os.mkdir(empty)
                 os.chmod(empty, 0o755)
-            atomic_write(os.path.join(tmp, "lowers"), jsonlite.dumps(lowers).encode())
+            atomic_write(
+                os.path.join(tmp, "lowers"), jsonlite.dumps(lowers).encode(), durable=durable
+            )
             try:
                 os.rename(tmp, final)
             except OSError as e:
                 raise AlreadyExists(f"snapshot {key} already exists") from e
-            fsync_dir(self.root_dir)
+            if durable:
+                fsync_dir(self.root_dir)
         except BaseException:
             remove_tree(tmp)
             raise
@@ -313,8 +320,9 @@ class Snapshotter:
                     pass
         raise DockyardError(f"cannot make a short link to {target} in {links}")
 
-    def remove(self, key: str) -> None:
-        """Delete the snapshot ``key`` and everything in it.
+    def remove(self, key: str, *, durable: bool = True) -> None:
+        """Delete the snapshot ``key`` and everything in it (``durable``: its renaming
+        to a name that ``clean_stale`` deletes is on disk before its files go).
 
         Its host mount points are unmounted first; if its upper dir is mounted
         anywhere else on the host (a container run by an external runtime), the
@@ -335,7 +343,8 @@ class Snapshotter:
             hostmount.unmount_under(d, mountinfo=infos)
         doomed = os.path.join(self.root_dir, f".del-{random_hex(4)}-{key}")
         os.rename(d, doomed)
-        fsync_dir(self.root_dir)
+        if durable:
+            fsync_dir(self.root_dir)
         remove_tree(doomed)
 
     def clean_stale(self, keep: Collection[str] = ()) -> None:
