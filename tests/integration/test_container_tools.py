@@ -454,15 +454,18 @@ def test_stats_no_stream(dy: Dockyard) -> None:
 
 def test_stats_stream_redraws(dy: Dockyard) -> None:
     c = dy.run("busybox", "sleep", "1000")
-    p = subprocess.Popen(dy.argv("stats", c), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        time.sleep(3.2)
-        p.send_signal(signal.SIGINT)
-        out, _err = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    # with: its pipes are closed even when it fails (else a later test's collector
+    # finds them and pytest reports the ResourceWarning there)
+    with subprocess.Popen(dy.argv("stats", c), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as p:  # fmt: skip
+        try:
+            time.sleep(3.2)
+            p.send_signal(signal.SIGINT)
+            out, _err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert p.returncode == 0
     frames = out.decode().split("\033[2J\033[H")
     assert len(frames) >= 3  # the first (empty) piece, then one frame a second

@@ -233,9 +233,11 @@ class ContainerService:
         *,
         attach: dict[str, bool] | None = None,
         pending: PendingShim | None = None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> ShimHandle | None:
         """Start a container; None if it was running already (Docker's no-op).
-        ``pending``: a shim forked ahead for it (``run``); cancelled if not used."""
+        ``pending``: a shim forked ahead for it (``run``); cancelled if not used.
+        ``meanwhile``: the caller's work, done while the shim starts the container."""
         from dockyard.runtime.shim_client import spawn_shim
 
         try:
@@ -252,7 +254,8 @@ class ContainerService:
                 self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
             run = self.run_dir(c.id)
             os.makedirs(run, mode=0o700, exist_ok=True)
-            handle = spawn_shim(self.container_dir(c.id), run, attach=attach, pending=pending)
+            handle = spawn_shim(self.container_dir(c.id), run, attach=attach, pending=pending,
+                                meanwhile=meanwhile)  # fmt: skip
             pending = None
             return handle
         finally:
@@ -391,6 +394,12 @@ class ContainerService:
         remove_tree(self.run_dir(c.id))
         self._prune_cgroup_parent()
         return c
+
+    @staticmethod
+    def prepare_remove() -> None:
+        """Import what :meth:`remove` needs, ahead: ``run --rm`` does it while the
+        shim starts the container, instead of after its exit."""
+        import dockyard.runtime.cgroups  # noqa: F401
 
     def _prune_cgroup_parent(self) -> None:
         """The root's cgroup parent goes with its last container (nothing is left on

@@ -67,6 +67,7 @@ from dockyard.runtime.errors import ContainerStartError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard._util.sock import Socket
@@ -192,13 +193,15 @@ def spawn_shim(
     mode: str = "auto",
     attach: dict[str, bool] | None = None,
     pending: PendingShim | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> ShimHandle:
     """Start the container of ``container_dir`` under a detached shim; return once it
     runs. ``attach`` (``{"stdin": .., "stdout": .., "stderr": .., "stdin_once": ..}``)
     attaches a socket before the container starts, so no output is missed (``run``
     without ``-d``). ``mode``: ``auto``, ``fork`` or ``exec`` (module docstring);
     ``pending``: a shim forked ahead (:mod:`dockyard.runtime.shim_prefork`) takes
-    the container instead of a new one.
+    the container instead of a new one. ``meanwhile``: the caller's own work, done
+    while the shim starts it (the imports of what comes next, say).
     Raises :class:`ContainerStartError` (the shim is gone then, nothing left)."""
     cdir, rundir = os.path.abspath(container_dir), os.path.abspath(run_dir)
     client = ShimClient(rundir, cdir)
@@ -214,7 +217,7 @@ def spawn_shim(
 
         pending = PendingShim(attach=attach is not None, python=python)
     if pending is not None:
-        return pending.start(client, attach)
+        return pending.start(client, attach, meanwhile)
     import subprocess
 
     from dockyard._util.sock import socketpair
@@ -241,15 +244,24 @@ def spawn_shim(
         os.close(w)
         if theirs is not None:
             theirs.close()
-    return await_start(client, r, mine, t0)
+    return await_start(client, r, mine, t0, meanwhile)
 
 
-def await_start(client: ShimClient, r: int, mine: Socket | None, t0: float) -> ShimHandle:
+def await_start(
+    client: ShimClient,
+    r: int,
+    mine: Socket | None,
+    t0: float,
+    meanwhile: Callable[[], object] | None = None,
+) -> ShimHandle:
     """Read the shim's report on ``r`` (closed here) and return the started
     container's handle (``mine``: our end of the attach socket), or raise what the
-    shim reported (the shim is gone then, nothing left)."""
+    shim reported (the shim is gone then, nothing left). ``meanwhile`` runs first,
+    while the shim works (should it raise, the report is still read)."""
     data = b""
     try:
+        if meanwhile is not None:
+            meanwhile()
         while b"\n" not in data and (chunk := os.read(r, 4096)):
             data += chunk
     finally:

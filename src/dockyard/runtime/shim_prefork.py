@@ -25,6 +25,8 @@ from dockyard.runtime.shim_client import ShimClient, await_start, close_fds_exce
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard._util.sock import Socket
     from dockyard.runtime.shim_client import ShimHandle
 
@@ -69,9 +71,14 @@ class PendingShim:
             if theirs is not None:
                 theirs.close()
 
-    def start(self, client: ShimClient, attach: dict[str, bool] | None) -> ShimHandle:
+    def start(
+        self,
+        client: ShimClient,
+        attach: dict[str, bool] | None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> ShimHandle:
         """Hand the shim the container of ``client`` and return once it runs (as
-        :func:`~dockyard.runtime.shim_client.spawn_shim`)."""
+        :func:`~dockyard.runtime.shim_client.spawn_shim`, ``meanwhile`` too)."""
         t0 = time.monotonic()
         if attach is None and self._mine is not None:
             self._mine.close()  # forked for a run that turned out detached
@@ -85,7 +92,7 @@ class PendingShim:
             self._reap_middle()
         r, self._rep_r = self._rep_r, -1
         mine, self._mine = self._mine, None
-        return await_start(client, r, mine, t0)
+        return await_start(client, r, mine, t0, meanwhile)
 
     def cancel(self) -> None:
         """The container will not be started: the shim exits (idempotent)."""

@@ -113,13 +113,11 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
 def _run_attached(
     ctx: Context, cid: str, ns: argparse.Namespace, pending: PendingShim | None
 ) -> int:
-    from dockyard.cli.streams import SignalProxy, fileno, isatty, pump
-
     svc = ctx.engine.containers
     interactive = bool(ns.interactive)
     tty = bool(ns.tty)
     auto_remove = bool(ns.rm)
-    if tty and interactive and not isatty(fileno(sys.stdin)):
+    if tty and interactive and not _stdin_is_a_tty():
         ctx.err.write("the input device is not a TTY\n")
         if pending is not None:
             pending.cancel()
@@ -130,12 +128,21 @@ def _run_attached(
     once = interactive and not tty
     attach = {"stdin": interactive, "stdout": True, "stderr": True, "stdin_once": once,
               "remove": auto_remove}  # we remove it: the shim need not run its hook  # fmt: skip
+
+    def meanwhile() -> None:  # while the shim starts it: what the rest of the run imports
+        import dockyard.cli.streams  # noqa: F401
+
+        if auto_remove:
+            svc.prepare_remove()
+
     try:
-        handle = svc.start(cid, attach=attach, pending=pending)
+        handle = svc.start(cid, attach=attach, pending=pending, meanwhile=meanwhile)
     except DockyardError as e:
         if auto_remove:
             _remove_quietly(ctx, cid)
         raise _as_run_error(e)
+    from dockyard.cli.streams import SignalProxy, pump
+
     for warning in svc.start_warnings:
         ctx.err.write(warning + "\n")
     assert handle is not None and handle.attach_socket is not None
@@ -164,6 +171,12 @@ def _run_attached(
     if auto_remove:
         _remove_quietly(ctx, cid)
     return code
+
+
+def _stdin_is_a_tty() -> bool:
+    from dockyard.cli.streams import fileno, isatty
+
+    return isatty(fileno(sys.stdin))
 
 
 def _remove_quietly(ctx: Context, cid: str) -> None:
