@@ -152,6 +152,7 @@ def start_container(
     resolve_user: str | None = None,
     seccomp: bytes | None = None,
     while_starting: Callable[[int], object] | None = None,
+    before_join: Callable[[], object] | None = None,
 ) -> int:
     """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
 
@@ -168,7 +169,9 @@ def start_container(
     ``while_starting(pid)``: called once the child is forked, while it sets up the
     container (on the other core, if free): the caller's work that need not precede
     the start is done there, off the critical path. Should it raise, the child is
-    killed.
+    killed. ``before_join()``: called in the parent once the child is forked; the
+    child waits for it to return before it joins ``cgroup`` (so the cgroup is made
+    while the fork's copy-on-write faults are paid); a raise kills the child.
     Raises :class:`ContainerStartError`.
     """
     b = os.path.realpath(bundle)
@@ -217,6 +220,7 @@ def start_container(
         mplan = mounts.plan(spec.mounts, b)
         rplan = mounts.plan(rootfs_mounts, b)
         r, w = os.pipe()
+        go_r, go_w = os.pipe() if before_join is not None else (-1, -1)
         try:
             pid = _fork_in_pidns(
                 pid_action,
@@ -236,15 +240,25 @@ def start_container(
                         ident,
                         ign,
                         filt,
+                        go_r,
+                        go_w,
                     ),
                 ),
             )
         except BaseException:
             os.close(r)
+            if go_w >= 0:
+                os.close(go_w)
             raise
         finally:
             os.close(w)
+            if go_r >= 0:
+                os.close(go_r)
         try:
+            if before_join is not None:
+                before_join()
+                os.close(go_w)  # EOF: the child goes on
+                go_w = -1
             if while_starting is not None:
                 while_starting(pid)
         except BaseException:
@@ -252,6 +266,9 @@ def start_container(
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise
+        finally:
+            if go_w >= 0:
+                os.close(go_w)
     finally:
         for fd in fds:
             os.close(fd)
@@ -579,8 +596,14 @@ def _start_child(
     ident: _Identity,
     ignored_signals: Sequence[int],
     filt: Filter | None,
+    go_r: int = -1,
+    go_w: int = -1,
 ) -> None:
     _reset_signals(ignored_signals)
+    if go_r >= 0:  # the parent makes the cgroup meanwhile (start_container's before_join)
+        os.close(go_w)
+        os.read(go_r, 1)  # EOF: made (or the parent is gone, and the join fails)
+        os.close(go_r)
     _join_cgroup(procs)
     for fd, flag in join:
         L.setns(fd, flag)

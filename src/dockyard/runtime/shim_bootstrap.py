@@ -70,16 +70,19 @@ def start_container_process(
         if while_starting is not None:
             while_starting()
 
-    try:
+    def make_cgroup() -> None:  # while the child is being forked (it waits to join)
+        nonlocal created, oom_before
         if cg is not None:  # joined by the child before it makes its namespaces (as runc):
             created = not cg.exists()  # their kernel memory is the container's
             cg.create(cfg.resources() or spec.linux.resources)
             oom_before = read_oom_kills(oom)
+
+    try:
         stdio = (child[0], child[1], child[2])
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
-                              resolve_user=user, seccomp=program,
-                              while_starting=meanwhile)  # fmt: skip
+                              resolve_user=user, seccomp=program, while_starting=meanwhile,
+                              before_join=make_cgroup)  # fmt: skip
     except BaseException:
         if cg is not None and created:
             cg.remove(kill=True)
@@ -200,7 +203,8 @@ def bootstrap(
             shim = Shim(cdir, rundir, listener, cfg=cfg, state=running)
             if _exited_within(info["pid"], FAST_EXIT):  # its final state supersedes this
                 serve(cdir, rundir, listener, info, stdio, att, shim=shim)
-        sync_state(cdir)
+        if not cfg.auto_remove:  # a --rm container's state is moot after a crash
+            sync_state(cdir)
         for fd in (listener.fileno(), *stdio.outs, stdio.stdin, attach_fd):
             if fd >= 0:
                 os.set_inheritable(fd, True)

@@ -588,5 +588,6 @@ class Shim:
             sent = self._reply(c, None)  # attach streams end here, after the final state
             # an attach that removes the container (run --rm, foreground) heard the end
             self.remove_claimed = self.remove_claimed or (sent and c.attached and c.removes)
-        sync_state(self.cdir)
+        if not self.cfg.auto_remove:  # moot after a crash: restore removes the container
+            sync_state(self.cdir)
         self.done = True
