@@ -552,6 +552,14 @@ def test_network_none(dy: CLI) -> None:
     assert _interfaces(out) == {"lo"}
     cid = dy.ok("create", "--network", "none", "busybox").strip()
     assert inspect(dy, cid, "{{.HostConfig.NetworkMode}}") == "none"
+    # each gets a namespace of its own (made ahead by the pending shim), lo up in it
+    both = [dy.ok("run", "-d", "--network", "none", "busybox", "sleep", "30").strip()
+            for _ in range(2)]  # fmt: skip
+    seen = {os.readlink(f"/proc/{inspect(dy, c, '{{.State.Pid}}')}/ns/net") for c in both}
+    assert len(seen) == 2 and os.readlink("/proc/self/ns/net") not in seen
+    for c in both:
+        assert "UP" in dy.ok("exec", c, "ip", "-o", "link", "show", "lo")
+    dy.ok("rm", "-f", *both)
 
 
 def test_network_host(dy: CLI) -> None:

@@ -30,6 +30,7 @@ def start_container_process(
     child: tuple[int, ...],
     rundir: str | None = None,
     while_starting: Callable[[], object] | None = None,
+    spare_netns: int = -1,
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
     what the supervisor needs to know about it. With an external runtime
@@ -38,13 +39,17 @@ def start_container_process(
     caller's child only if the caller is a child subreaper (the shim is), and
     ``rundir`` (the container's runroot directory) holds the runtime's state.
     ``while_starting``: the caller's own preparations, done while the built-in
-    runtime's child sets the container up (before the start otherwise)."""
+    runtime's child sets the container up (before the start otherwise).
+    ``spare_netns``: see :func:`~dockyard.runtime.executor.start_container` (closed
+    here either way)."""
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
     from dockyard.runtime.shim_process import read_oom_kills
 
     if cfg.runtime != "dockyard":
+        if spare_netns >= 0:
+            os.close(spare_netns)
         if while_starting is not None:
             while_starting()
         return start_external(cdir, cfg, child, rundir)
@@ -82,7 +87,7 @@ def start_container_process(
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
                               resolve_user=user, seccomp=program, while_starting=meanwhile,
-                              before_join=make_cgroup)  # fmt: skip
+                              before_join=make_cgroup, spare_netns=spare_netns)  # fmt: skip
     except BaseException:
         if cg is not None and created:
             cg.remove(kill=True)
@@ -138,7 +143,13 @@ FAST_EXIT = 0.01  # a container gone this soon is supervised by the bootstrap it
 
 
 def bootstrap(
-    cdir: str, rundir: str, report: int, attach_fd: int, attach: dict[str, Any] | None, python: str
+    cdir: str,
+    rundir: str,
+    report: int,
+    attach_fd: int,
+    attach: dict[str, Any] | None,
+    python: str,
+    spare_netns: int = -1,
 ) -> NoReturn:
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
@@ -174,7 +185,8 @@ def bootstrap(
             listener = listen_socket(sock_path)
 
         try:
-            info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile)
+            info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile,
+                                           spare_netns)  # fmt: skip
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(

@@ -149,8 +149,13 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     """In the detached process: import the runtime, wait for the container, start it."""
     import dockyard.runtime.bundle
     import dockyard.runtime.executor
-    import dockyard.runtime.shim  # noqa: F401  (the point: imported while we wait)
+    import dockyard.runtime.shim  # (the point: all of them imported while we wait)
     from dockyard.runtime.shim_bootstrap import bootstrap
+
+    try:  # the kernel's part of a --network none start, made while we wait
+        spare = dockyard.runtime.executor.spare_netns()
+    except OSError:
+        spare = -1
 
     data = b""
     while chunk := os.read(ctl, 65536):
@@ -163,4 +168,4 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     if attach is None and attach_fd >= 0:
         os.close(attach_fd)
         attach_fd = -1
-    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python)
+    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare)
