@@ -452,12 +452,18 @@ def test_stats_no_stream(dy: Dockyard) -> None:
     assert r.code == 1 and "No such container: nosuch" in r.err
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_stats_stream_redraws(dy: Dockyard) -> None:
     c = dy.run("busybox", "sleep", "1000")
     # with: its pipes are closed even when it fails (else a later test's collector
-    # finds them and pytest reports the ResourceWarning there)
-    with subprocess.Popen(dy.argv("stats", c), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as p:  # fmt: skip
+    # finds them and pytest reports the ResourceWarning there). SIGINT as a terminal
+    # gives it: a suite started in the background (sh's `&`) ignores SIGINT, and so,
+    # rightly, would stats.
+    with subprocess.Popen(dy.argv("stats", c), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=_default_sigint) as p:  # fmt: skip
         try:
             time.sleep(3.2)
             p.send_signal(signal.SIGINT)

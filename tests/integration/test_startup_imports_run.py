@@ -127,7 +127,11 @@ def hook(event, args):
         return
     f = sys._getframe(1)
     while f is not None:
-        if f.f_code.co_name == "bootstrap" and f.f_code.co_filename.endswith("shim_bootstrap.py"):
+        code = f.f_code
+        if (code.co_name, os.path.basename(code.co_filename)) in (
+            ("bootstrap", "shim_bootstrap.py"),  # the shim, once it has the container
+            ("_child_main", "executor.py"),  # a container's or an exec's process
+        ):
             raise RuntimeError(f"imported {args[0]} after the handoff")
         f = f.f_back
 sys.addaudithook(hook)
@@ -147,3 +151,18 @@ def test_nothing_is_imported_from_the_handoff_to_the_exit(
     proc = subprocess.run([*cmd, "run", "--rm", "--network", network, "busybox", "echo", "hi"],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
+
+
+def test_nothing_is_imported_in_an_exec_process(dockyard: list[str]) -> None:
+    """exec forks the process from the CLI: what that child imports before its execve
+    is paid on every exec."""
+    cid = subprocess.run([*dockyard, "run", "-d", "--network", "none", "busybox", "sleep", "60"],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    try:
+        boot = NO_IMPORT_AFTER_HANDOFF + BOOT.format(SRC).replace("; ", "\n")
+        cmd = [dockyard[0], "-I", "-S", "-c", boot, *dockyard[3:]]
+        proc = subprocess.run([*cmd, "exec", "-u", "nobody", cid, "id", "-un"],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "nobody\n", "")
+    finally:
+        subprocess.run([*dockyard, "rm", "-f", cid], capture_output=True, check=False)

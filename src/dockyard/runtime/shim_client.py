@@ -283,6 +283,25 @@ def await_start(
     return ShimHandle(client, msg["pid"], msg["shim_pid"], mine, time.monotonic() - t0)
 
 
+def wait_gone(pid: int, start: int | None, timeout: float) -> None:
+    """Return once ``pid`` (the process recorded: same start time) is gone, or after
+    ``timeout`` seconds. Woken by its pidfd the moment it exits (a shim's last
+    milliseconds are on every ``run --rm``'s path), not by polling."""
+    if not pid:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # gone already
+        return
+    try:
+        if st.pid_alive(pid, start):  # checked with the fd open: not a reused pid
+            import select
+
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
 # -- talking to a shim ---------------------------------------------------------------
 
 
@@ -447,9 +466,7 @@ class ShimClient:
             except DockyardError:
                 pass
             s = self.raw_state()
-            deadline = time.monotonic() + timeout
-            while st.pid_alive(s.shim_pid, s.shim_start) and time.monotonic() < deadline:
-                time.sleep(0.002)
+            wait_gone(s.shim_pid, s.shim_start, timeout)
             if self.raw_state().status in st.FINAL:
                 return self.raw_state()
         s = self.state()
@@ -473,9 +490,8 @@ class ShimClient:
             from dockyard.runtime.cgroups import Cgroup
 
             Cgroup(cfg.cgroup_path).remove(kill=True, timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while s.pid and st.pid_alive(s.pid, s.pid_start) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        if s.pid:
+            wait_gone(s.pid, s.pid_start, timeout)
         try:
             os.unlink(self.sock_path)
         except FileNotFoundError:
