@@ -32,6 +32,27 @@ def median_ms(
     return statistics.median(times)
 
 
+def interleaved_ms(
+    cmds: dict[str, Sequence[str]], runs: int = 15, settle: float = 0.15
+) -> dict[str, float]:
+    """The median of ``runs`` runs of each command, taken in turns (A B C, B C A, ...)
+    rather than one block after another: this machine's speed drifts by a third within
+    minutes, which skews the ratios of block-wise medians (0.24x to 0.35x for the same
+    code in three passes of bench_run, before this). ``settle`` seconds before each run:
+    a command's background work (podman's cleanup process) must not slow the next."""
+    names = list(cmds)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(runs):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            time.sleep(settle)  # what a command left running (podman's cleanup) ends first
+            t0 = time.perf_counter()
+            subprocess.run(cmds[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=True)  # fmt: skip
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
 def peers_wanted() -> bool:
     """``--no-peers`` on any benchmark's command line: never call docker or podman
     (running podman changes the firewall; see the README)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import docker_running, median_ms, podman_available, private_engine, report
+from _timing import docker_running, interleaved_ms, podman_available, private_engine, report
 
 
 def rss_kb(pid: int) -> int:
@@ -26,67 +26,65 @@ def rss_kb(pid: int) -> int:
 
 
 def bench_run(dy: list[str]) -> None:
-    ours = median_ms([*dy, "run", "--rm", "--network", "none", "busybox", "true"], 20)
-    peers = {}
+    cmds = {"dockyard": [*dy, "run", "--rm", "--network", "none", "busybox", "true"]}
     if podman_available():
-        peers["podman"] = median_ms(
-            ["podman", "run", "--rm", "--network", "none", "busybox", "true"], 10
-        )
+        cmds["podman"] = ["podman", "run", "--rm", "--network", "none", "busybox", "true"]
     if docker_running():
-        peers["docker"] = median_ms(
-            ["docker", "run", "--rm", "--network", "none", "busybox", "true"], 10
-        )
-    report("run --rm --network none busybox true", ours, peers, "at most 0.25x podman")
+        cmds["docker"] = ["docker", "run", "--rm", "--network", "none", "busybox", "true"]
+    ms = interleaved_ms(cmds, 15)
+    ours = ms.pop("dockyard")
+    report("run --rm --network none busybox true", ours, ms, "at most 0.25x podman")
 
 
 def bench_exec(dy: list[str]) -> None:
     subprocess.run([*dy, "run", "-d", "--name", "bench-exec", "busybox", "sleep", "600"],
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    peers = {}
+    cmds = {"dockyard": [*dy, "exec", "bench-exec", "true"]}
+    peers = [p for p, up in (("docker", docker_running()), ("podman", podman_available())) if up]
     try:
-        ours = median_ms([*dy, "exec", "bench-exec", "true"], 20)
-        if docker_running():
-            subprocess.run(["docker", "run", "-d", "--name", "dybench-exec", "busybox",
-                            "sleep", "600"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            peers["docker"] = median_ms(["docker", "exec", "dybench-exec", "true"], 20)
-            subprocess.run(["docker", "rm", "-f", "dybench-exec"], stdout=subprocess.DEVNULL)
-        if podman_available():
-            subprocess.run(["podman", "run", "-d", "--name", "dybench-exec", "busybox",
-                            "sleep", "600"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            peers["podman"] = median_ms(["podman", "exec", "dybench-exec", "true"], 20)
-            subprocess.run(["podman", "rm", "-f", "-t", "0", "dybench-exec"],
-                           stdout=subprocess.DEVNULL)  # fmt: skip
-        report("exec C true", ours, peers, "at most 0.5x docker")
+        for peer in peers:
+            subprocess.run([peer, "run", "-d", "--name", "dybench-exec", "busybox", "sleep",
+                            "600"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            cmds[peer] = [peer, "exec", "dybench-exec", "true"]
+        ms = interleaved_ms(cmds, 20)
+        ours = ms.pop("dockyard")
+        report("exec C true", ours, ms, "at most 0.5x docker")
     finally:
         subprocess.run([*dy, "rm", "-f", "bench-exec"], stdout=subprocess.DEVNULL)
+        for peer in peers:
+            subprocess.run([peer, "rm", "-f", "dybench-exec"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def bench_ps(dy: list[str], n: int) -> None:
     names = [f"bench-ps-{i}" for i in range(n)]
-    for name in names:
-        subprocess.run([*dy, "run", "-d", "--name", name, "busybox", "sleep", "600"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    peers = {}
+    docker = docker_running()
+    cmds = {"dockyard": [*dy, "ps"]}
     try:
-        ours = median_ms([*dy, "ps"], 20)
+        for name in names:
+            subprocess.run([*dy, "run", "-d", "--name", name, "busybox", "sleep", "600"],
+                           check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            if docker:
+                subprocess.run(["docker", "run", "-d", "--network", "none", "--name",
+                                f"dy{name}", "busybox", "sleep", "600"],
+                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        if docker:
+            cmds["docker"] = ["docker", "ps"]
+        ms = interleaved_ms(cmds, 20)
+        ours = ms.pop("dockyard")
         shims = []
         for line in subprocess.run(["pgrep", "-f", "dockyard.runtime.shim"], capture_output=True,
                                    text=True).stdout.split():  # fmt: skip
             shims.append(rss_kb(int(line)))
-        if docker_running():
-            for name in names:
-                subprocess.run(["docker", "run", "-d", "--network", "none", "--name",
-                                f"dy{name}", "busybox", "sleep", "600"],
-                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            peers["docker"] = median_ms(["docker", "ps"], 20)
-            subprocess.run(["docker", "rm", "-f", *[f"dy{n}" for n in names]],
-                           stdout=subprocess.DEVNULL)  # fmt: skip
-        report(f"ps with {n} running", ours, peers, "at most 1.0x docker")
+        report(f"ps with {n} running", ours, ms, "at most 1.0x docker")
         if shims:
             print(f"shim RSS: median {statistics.median(shims) / 1024:.1f} MB over {len(shims)} "
                   "shims (containerd-shim about 11.7 MB)")  # fmt: skip
     finally:
         subprocess.run([*dy, "rm", "-f", *names], stdout=subprocess.DEVNULL)
+        if docker:
+            subprocess.run(["docker", "rm", "-f", *[f"dy{n}" for n in names]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def main() -> None:
