@@ -181,21 +181,20 @@ def start_container(
     root = spec.root.path
     rootfs = root if root.startswith("/") else os.path.join(b, root)
     linux = spec.linux
-    if linux.namespace("user") is not None:
-        raise Unsupported("user namespaces are not supported by the built-in runtime")
-    mnt = linux.namespace("mount")
-    if mnt is None or mnt.path is not None:
-        raise Unsupported("the built-in runtime needs a new mount namespace")
-    if not os.path.isdir(rootfs):
-        raise NotFound(f"rootfs {rootfs} does not exist")
-    if not spec.process.args:
-        raise InvalidArgument("no command specified")
-
     join: list[tuple[int, int]] = []
     new_flags = 0
     pid_action: Callable[[], None] | None = None
     fds: list[int] = [spare_netns] if spare_netns >= 0 else []
     try:
+        if linux.namespace("user") is not None:
+            raise Unsupported("user namespaces are not supported by the built-in runtime")
+        mnt = linux.namespace("mount")
+        if mnt is None or mnt.path is not None:
+            raise Unsupported("the built-in runtime needs a new mount namespace")
+        if not os.path.isdir(rootfs):
+            raise NotFound(f"rootfs {rootfs} does not exist")
+        if not spec.process.args:
+            raise InvalidArgument("no command specified")
         for ns in linux.namespaces:
             flag = L.NS_FLAGS[ns.type]
             if ns.type == "cgroup" and not L.has_cgroupns():

@@ -53,12 +53,17 @@ def start_container_process(
         if while_starting is not None:
             while_starting()
         return start_external(cdir, cfg, child, rundir)
-    spec = read_config(cdir)
-    program = None
-    if spec.linux.seccomp is not None:
-        from dockyard.runtime.seccomp import read_filter
+    try:
+        spec = read_config(cdir)
+        program = None
+        if spec.linux.seccomp is not None:
+            from dockyard.runtime.seccomp import read_filter
 
-        program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
+            program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
+    except BaseException:
+        if spare_netns >= 0:
+            os.close(spare_netns)
+        raise
     path = cfg.cgroup_path or spec.linux.cgroups_path
     cg = oom = None
     created = False
