@@ -166,14 +166,15 @@ class ContainerBuilder:
         self.made_volumes = made_volumes
         self.cdir = svc.container_dir(cid)
         self.points: list[dict[str, Any]] = []
+        # a --rm container is transient: its files need to be whole for readers, not on
+        # disk, since `system restore` removes one a crash left behind (as Docker does)
+        self.durable = not req.auto_remove
 
     def build(self, lowers: Sequence[str], args: Sequence[str]) -> None:
         from dockyard.runtime.bundle import write_config
 
         req = self.req
-        # a --rm container is transient: its files need to be whole for readers, not on
-        # disk, since `system restore` removes one a crash left behind (as Docker does)
-        durable = not req.auto_remove
+        durable = self.durable
         rootfs_mounts = self.svc.snapshots.prepare(self.cid, list(lowers), durable=durable)
         if req.auto_remove and supports_volatile():  # see storage.overlay: no sync at exit
             rootfs_mounts = [m.replace(options=(*m.options, VOLATILE)) for m in rootfs_mounts]
@@ -423,7 +424,7 @@ class ContainerBuilder:
             runtime=req.runtime,  # runtime
             seccomp_filter=seccomp,  # seccomp
         )
-        write_shim_config(self.cdir, cfg, durable=not self.req.auto_remove)
+        write_shim_config(self.cdir, cfg, durable=self.durable)
 
 
 def _ca_env(req: ContainerCreate, env: tuple[str, ...]) -> tuple[str, ...]:
