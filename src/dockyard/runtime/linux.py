@@ -1,16 +1,26 @@
-"""Thin ctypes wrappers for the Linux syscalls the runtime needs.
+"""Thin wrappers for the Linux syscalls the runtime needs (libc's, through
+:mod:`dockyard.runtime.libc`, not the ctypes package).
 
-libc is loaded once, on import. Every wrapper raises ``OSError`` (with errno and
-the operation in the message) on failure, like the ``os`` module does. Only
-the runtime's executor imports this module, so plain ``dockyard`` commands do
-not pay for ctypes.
+Every wrapper raises ``OSError`` (with errno and the operation in the message) on
+failure, like the ``os`` module does. Only the runtime's executor imports this
+module, so plain ``dockyard`` commands do not load ``_ctypes``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
+
+from dockyard.runtime.libc import (
+    Function,
+    c_char_p,
+    c_int,
+    c_long,
+    c_uint,
+    c_ulong,
+    function,
+    get_errno,
+)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -82,50 +92,23 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, 
     os.uname().machine, -1
 )
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_mount = _libc.mount
-_mount.argtypes = (
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_ulong,
-    ctypes.c_char_p,
-)
-_umount2 = _libc.umount2
-_umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
-_unshare = _libc.unshare
-_unshare.argtypes = (ctypes.c_int,)
-_setns = _libc.setns
-_setns.argtypes = (ctypes.c_int, ctypes.c_int)
-_sethostname = _libc.sethostname
-_sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
-_prctl = _libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-_close_range = getattr(_libc, "close_range", None)
-if _close_range is not None:
-    _close_range.argtypes = (ctypes.c_uint, ctypes.c_uint, ctypes.c_int)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = (
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    )
-
-
-_capset = _libc.capset
-_capset.argtypes = (ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData))
+_mount = function("mount", c_char_p, c_char_p, c_char_p, c_ulong, c_char_p)
+_umount2 = function("umount2", c_char_p, c_int)
+_unshare = function("unshare", c_int)
+_setns = function("setns", c_int, c_int)
+_sethostname = function("sethostname", c_char_p, c_ulong)
+_prctl = function("prctl", c_int, c_ulong, c_ulong, c_ulong, c_ulong)
+_capset = function("capset", c_char_p, c_char_p)  # (header, data[2]) as bytes
+_syscall = function("syscall", restype=c_long)
+_close_range: Function | None
+try:
+    _close_range = function("close_range", c_uint, c_uint, c_int)
+except AttributeError:  # glibc before 2.34
+    _close_range = None
 
 
 def _error(what: str, path: str | None = None) -> OSError:
-    e = ctypes.get_errno()
+    e = get_errno()
     return OSError(e, f"{what}: {os.strerror(e)}", path)
 
 
@@ -171,9 +154,9 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 def pivot_root(new_root: str, put_old: str) -> None:
     if (
         _syscall(
-            ctypes.c_long(_SYS_PIVOT_ROOT),
-            ctypes.c_char_p(os.fsencode(new_root)),
-            ctypes.c_char_p(os.fsencode(put_old)),
+            c_long(_SYS_PIVOT_ROOT),
+            c_char_p(os.fsencode(new_root)),
+            c_char_p(os.fsencode(put_old)),
         )
         < 0
     ):
@@ -182,14 +165,16 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set this thread's capability sets (64-bit masks)."""
-    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    for i in (0, 1):
-        shift = 32 * i
-        data[i].effective = effective >> shift & 0xFFFFFFFF
-        data[i].permitted = permitted >> shift & 0xFFFFFFFF
-        data[i].inheritable = inheritable >> shift & 0xFFFFFFFF
-    if _capset(ctypes.byref(hdr), data) < 0:
+
+    def u32(n: int) -> bytes:
+        return (n & 0xFFFFFFFF).to_bytes(4, sys.byteorder)
+
+    header = u32(_LINUX_CAPABILITY_VERSION_3) + u32(0)  # struct __user_cap_header_struct
+    data = b"".join(  # struct __user_cap_data_struct[2]: the low 32 bits, then the high
+        u32(effective >> shift) + u32(permitted >> shift) + u32(inheritable >> shift)
+        for shift in (0, 32)
+    )
+    if _capset(header, data) < 0:
         raise _error("capset")
 
 
@@ -229,14 +214,14 @@ def loopback_up() -> None:
 
 
 SYS_RT_SIGACTION = 13  # x86_64
-_SIG_DFL_ACTION = ctypes.create_string_buffer(32)  # handler NULL (SIG_DFL), no flags, empty mask
+_SIG_DFL_ACTION = bytes(32)  # handler NULL (SIG_DFL), no flags, empty mask
 
 
 def reset_signal(sig: int) -> None:
     """Set ``sig`` to SIG_DFL with the raw syscall: it also reaches the signals glibc
     keeps for itself (32, 33), which Python's ``signal`` module refuses, and which an
     ignoring parent would otherwise pass on through exec."""
-    _syscall(SYS_RT_SIGACTION, sig, _SIG_DFL_ACTION, None, 8)
+    _syscall(c_long(SYS_RT_SIGACTION), c_long(sig), c_char_p(_SIG_DFL_ACTION), None, c_long(8))
 
 
 def cap_last_cap() -> int:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
 
 from dockyard.oci.runtime_spec import Mount
 from dockyard.runtime import linux as L
 from dockyard.runtime.paths import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # collections.abc imports collections: 2 ms of the shim's start
+    from collections.abc import Sequence
 
 # option -> (flag, set?)
 _FLAGS: dict[str, tuple[int, bool]] = {

@@ -387,22 +387,16 @@ def flags(sc: Seccomp) -> int:
 # -- installing -----------------------------------------------------------------------
 
 
-_CTYPES: list[Any] = []  # [SockFprog, syscall]: made once, ahead (prepare_install)
+_SYSCALL: list[Any] = []  # libc's syscall(), made once, ahead (prepare_install)
 
 
 def prepare_install() -> None:
-    """Load what :class:`Filter` needs (ctypes, libc's syscall, the sock_fprog type)
-    once per process; a shim does it while it waits for its container."""
-    if _CTYPES:
-        return
-    import ctypes
+    """Load what :class:`Filter` needs (libc's syscall, through :mod:`~dockyard.runtime.
+    libc`) once per process; a shim does it while it waits for its container."""
+    if not _SYSCALL:
+        from dockyard.runtime.libc import c_long, function
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
-    syscall.restype = ctypes.c_long
-    _CTYPES.extend((SockFprog, syscall))
+        _SYSCALL.append(function("syscall", restype=c_long))
 
 
 class Filter:
@@ -410,7 +404,7 @@ class Filter:
     but one system call (:meth:`install`)."""
 
     def __init__(self, program: bytes, flags: int = 0) -> None:
-        import ctypes
+        from dockyard.runtime.libc import address, c_char_p, c_long, get_errno
 
         if not program or len(program) % 8 or len(program) // 8 > 0xFFFF:
             raise InvalidArgument("seccomp: not a BPF program")
