@@ -140,3 +140,32 @@ def test_filter_rejects_garbage() -> None:
         seccomp.Filter(b"1234567")
     with pytest.raises(InvalidArgument):
         seccomp.Filter(b"")
+
+
+def test_default_profile_cache(tmp_path: Path) -> None:
+    """create resolves the default profile from the root's cache: the same linux.seccomp
+    and compiled filter as a resolution from scratch, for each capability set; an entry
+    that cannot be read is resolved (and written) again."""
+    from dockyard.runtime.seccomp_cache import DefaultProfile
+
+    caps = tweak_capabilities((), (), False)
+    fresh = seccomp.default_profile().resolve(caps, arch="amd64", kernel=(6, 1))
+    first = DefaultProfile(str(tmp_path))
+    sc = first.resolve(caps, arch="amd64", kernel=(6, 1))
+    assert sc == fresh
+    assert first.filter_path(sc) == seccomp.cached_filter(fresh, tmp_path)
+    assert first.filter_path(fresh) is None  # only what it resolved itself
+    (entry,) = tmp_path.glob("default-*.json")
+
+    again = DefaultProfile(str(tmp_path))  # the next create: from the cache
+    cached = again.resolve(caps, arch="amd64", kernel=(6, 1))
+    assert cached == fresh and again.filter_path(cached) == first.filter_path(sc)
+
+    more = tweak_capabilities(("SYS_ADMIN",), (), False)
+    other = again.resolve(more, arch="amd64", kernel=(6, 1))
+    assert other == seccomp.default_profile().resolve(more, arch="amd64", kernel=(6, 1))
+    assert len(list(tmp_path.glob("default-*.json"))) == 2
+
+    entry.write_text("{not json")
+    assert DefaultProfile(str(tmp_path)).resolve(caps, arch="amd64", kernel=(6, 1)) == fresh
+    assert json.loads(entry.read_text())["seccomp"] == fresh.to_dict()

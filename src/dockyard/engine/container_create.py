@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dockyard.engine.containers import ContainerService
     from dockyard.oci.image import ContainerConfig
     from dockyard.oci.runtime_spec import Mount, RuntimeSpec
+    from dockyard.runtime.spec_builder import SeccompProfile
     from dockyard.specs.volumes import MountRequest
 
 INIT_PATH = "/sbin/docker-init"
@@ -114,13 +115,36 @@ def validate_runtime(name: str) -> None:
         raise InvalidArgument(f"unknown or invalid runtime name: {name}", hint=hint)
 
 
-def seccomp_filter(spec: RuntimeSpec, root: str) -> str | None:
-    """The spec's seccomp profile compiled once, cached under ``$ROOT/cache/seccomp``."""
+def seccomp_cache_dir(root: str) -> str:
+    return os.path.join(root, "cache", "seccomp")
+
+
+def seccomp_filter(spec: RuntimeSpec, root: str, profile: object = None) -> str | None:
+    """The spec's seccomp profile compiled once, cached under ``$ROOT/cache/seccomp``
+    (``profile``: what resolved it, which may know the file already)."""
     if spec.linux.seccomp is None:
         return None
+    from dockyard.runtime.seccomp_cache import DefaultProfile
+
+    if isinstance(profile, DefaultProfile) and (path := profile.filter_path(spec.linux.seccomp)):
+        return path
     from dockyard.runtime.seccomp import cached_filter
 
-    return cached_filter(spec.linux.seccomp, os.path.join(root, "cache", "seccomp"))
+    return cached_filter(spec.linux.seccomp, seccomp_cache_dir(root))
+
+
+def select_seccomp(option: str, root: str) -> SeccompProfile | None:
+    """``--security-opt seccomp=OPTION``'s profile (runtime.seccomp.select_profile); the
+    default one through the root's cache of its resolutions (runtime.seccomp_cache)."""
+    if option in ("", "builtin"):
+        from dockyard.runtime import seccomp_cache
+
+        ok = seccomp_cache.available()
+        if ok is not None:  # else libseccomp is not where it looks: ask libseccomp itself
+            return seccomp_cache.DefaultProfile(seccomp_cache_dir(root)) if ok else None
+    from dockyard.runtime.seccomp import select_profile
+
+    return select_profile(option)
 
 
 # -- volumes ------------------------------------------------------------------------------
@@ -166,6 +190,7 @@ class ContainerBuilder:
         self.made_volumes = made_volumes
         self.cdir = svc.container_dir(cid)
         self.points: list[dict[str, Any]] = []
+        self.seccomp_profile: SeccompProfile | None = None  # what _spec chose
         # a --rm container is transient: its files need to be whole for readers, not on
         # disk, since `system restore` removes one a crash left behind (as Docker does)
         self.durable = not req.auto_remove
@@ -192,7 +217,7 @@ class ContainerBuilder:
         spec = self._spec((*init_args, *args), hostname, mounts)
         os.mkdir(os.path.join(self.cdir, "rootfs"))
         write_config(self.cdir, spec, durable=durable)
-        seccomp = seccomp_filter(spec, self.svc.config.root_dir)  # seccomp
+        seccomp = seccomp_filter(spec, self.svc.config.root_dir, self.seccomp_profile)
         self._write_shim_config(rootfs_mounts, spec, seccomp)
         from dockyard._util.atomic import atomic_write
 
@@ -344,10 +369,11 @@ class ContainerBuilder:
     # -- the runtime spec and the shim's config -------------------------------------
     def _spec(self, args: Sequence[str], hostname: str, mounts: list[Mount]) -> RuntimeSpec:
         from dockyard.runtime import caps
-        from dockyard.runtime import seccomp as sec  # seccomp
+        from dockyard.runtime.seccomp_cache import host_arch, host_kernel
         from dockyard.runtime.spec_builder import SpecOptions, build_spec, merge_env
 
         req, image_cfg = self.req, self.image_cfg
+        self.seccomp_profile = select_seccomp(req.seccomp_profile, self.svc.config.root_dir)
         network = self.svc.network_namespace(req, self.cid)
         return build_spec(
             SpecOptions(
@@ -375,9 +401,9 @@ class ContainerBuilder:
                 no_new_privileges=req.no_new_privileges,
                 sysctls=req.sysctls,
                 oom_score_adj=req.oom_score_adj,
-                seccomp=sec.select_profile(req.seccomp_profile),  # seccomp
-                host_arch=sec.host_arch(),  # seccomp
-                kernel=sec.host_kernel(),  # seccomp
+                seccomp=self.seccomp_profile,
+                host_arch=host_arch(),
+                kernel=host_kernel(),
             )
         )
 

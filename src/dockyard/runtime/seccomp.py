@@ -40,13 +40,12 @@ import sys
 from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp
+from dockyard.runtime.seccomp_cache import host_arch, host_kernel, library_file
 from dockyard.runtime.seccomp_profile import (
     ACTIONS,
     FILTER_FLAGS,
     SeccompProfile,
     default_profile,
-    host_arch,
-    host_kernel,
     parse_profile,
 )
 
@@ -137,15 +136,7 @@ def _lib() -> Any:
 
 
 def _lib_file() -> str | None:
-    """libseccomp.so.2 in a standard library directory: a look, not a dlopen (ctypes
-    and the library cost the create path ~2 ms; it only needs to know the library is
-    there and which one, the BPF itself comes from cached_filter's cache)."""
-    arch = getattr(sys.implementation, "_multiarch", "") or ""
-    for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib", "/lib"):
-        path = f"{d}/libseccomp.so.2"
-        if os.path.exists(path):
-            return os.path.realpath(path)
-    return None
+    return library_file()
 
 
 def _lib_installed() -> bool:
@@ -412,16 +403,18 @@ class Filter:
         if machine not in _SYS_SECCOMP:
             raise Unsupported(f"seccomp: unsupported architecture {machine}")
         prepare_install()
-        sock_fprog, self._syscall = _CTYPES
-        self._buf = ctypes.create_string_buffer(program, len(program))
-        self._prog = sock_fprog(len(program) // 8, ctypes.cast(self._buf, ctypes.c_void_p))
+        self._syscall = _SYSCALL[0]
+        self._buf = c_char_p(program)  # holds the program alive at a fixed address
+        # struct sock_fprog: unsigned short len, (padding), struct sock_filter *filter
+        self._prog = (len(program) // 8).to_bytes(2, sys.byteorder) + bytes(6)
+        self._prog += address(self._buf).to_bytes(8, sys.byteorder)
         self._args = (
-            ctypes.c_long(_SYS_SECCOMP[machine]),
-            ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-            ctypes.c_long(flags),
-            ctypes.byref(self._prog),
+            c_long(_SYS_SECCOMP[machine]),
+            c_long(SECCOMP_SET_MODE_FILTER),
+            c_long(flags),
+            c_char_p(self._prog),
         )
-        self._get_errno = ctypes.get_errno
+        self._get_errno = get_errno
 
     def install(self) -> None:
         """Filter this thread's syscalls from now on (and its children's, across execve)."""

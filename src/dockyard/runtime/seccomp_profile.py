@@ -8,12 +8,11 @@ compiling and installing is :mod:`dockyard.runtime.seccomp`'s.
 
 from __future__ import annotations
 
-import os
-
 from dockyard._util import jsonlite
 from dockyard._util.record import Record
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp, SeccompArg, SeccompSyscall
+from dockyard.runtime.seccomp_cache import MACHINES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,16 +36,7 @@ FILTER_FLAGS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 # uname machine -> (Go's GOARCH, libseccomp's native architecture)
-_MACHINES = {
-    "x86_64": ("amd64", "SCMP_ARCH_X86_64"),
-    "aarch64": ("arm64", "SCMP_ARCH_AARCH64"),
-    "armv7l": ("arm", "SCMP_ARCH_ARM"),
-    "i686": ("386", "SCMP_ARCH_X86"),
-    "ppc64le": ("ppc64le", "SCMP_ARCH_PPC64LE"),
-    "s390x": ("s390x", "SCMP_ARCH_S390X"),
-    "riscv64": ("riscv64", "SCMP_ARCH_RISCV64"),
-}
-_GOARCH_SCMP = dict(_MACHINES.values())
+_GOARCH_SCMP = dict(MACHINES.values())
 
 
 # -- profiles (moby's layout) ----------------------------------------------------------
@@ -262,16 +252,3 @@ def default_profile() -> SeccompProfile:
     from dockyard.runtime.seccomp_default import profile
 
     return parse_profile(profile())
-
-
-def host_arch() -> str:
-    """This host's architecture in Go's GOARCH names (what profiles' ``arches`` use)."""
-    m = os.uname().machine
-    return _MACHINES.get(m, (m, ""))[0]
-
-
-def host_kernel() -> tuple[int, int] | None:
-    try:
-        return _version(os.uname().release.split("-")[0])
-    except InvalidArgument:
-        return None

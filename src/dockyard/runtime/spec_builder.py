@@ -30,8 +30,16 @@ from dockyard.runtime import caps
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Protocol
 
-    from dockyard.runtime.seccomp import SeccompProfile
+    class SeccompProfile(Protocol):
+        """A profile in Docker's layout (runtime.seccomp.SeccompProfile, or the default
+        one behind runtime.seccomp_cache.DefaultProfile)."""
+
+        def resolve(
+            self, caps: Sequence[str], *, arch: str, kernel: tuple[int, int] | None = None
+        ) -> Seccomp: ...
+
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
