@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -94,10 +95,45 @@ def assert_none_of(names: set[str], never: tuple[str, ...]) -> None:
 
 
 def test_run_rm(dockyard: list[str]) -> None:
-    names = imported(dockyard, "run", "--rm", "--network", "none", "busybox", "true")
+    from dockyard.runtime.seccomp_cache import library_file
+
+    args = ("run", "--rm", "--network", "none", "busybox", "true")
+    imported(dockyard, *args)  # the root's seccomp cache has this capability set now
+    names = imported(dockyard, *args)
     # the shim forked ahead imports the runtime, in parallel, not the CLI
     assert "dockyard.runtime.shim_prefork" in names
     assert_none_of(names, RUN_NEVER)
+    if library_file() is not None:  # the default profile came from the cache, resolved
+        assert_none_of(names, ("dockyard.runtime.seccomp", "dockyard.runtime.seccomp_profile",
+                               "dockyard.runtime.seccomp_default"))  # fmt: skip
+
+
+SHIM_IMPORTS = """
+import os, sys
+CLI = os.getpid()
+def hook(event, args):
+    if event == "import" and os.getpid() != CLI:
+        fd = os.open(os.environ["DY_IMPORTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, args[0].encode() + b"\\n")
+        os.close(fd)
+sys.addaudithook(hook)
+"""
+
+
+def test_the_shim_imports_no_convenience_layers(dockyard: list[str], tmp_path: Path) -> None:
+    """The shim forked ahead imports the runtime while the CLI makes the container;
+    once the CLI is done that import is the start's critical path. ctypes (the runtime's
+    syscalls go through runtime.libc on _ctypes) and collections were 4 ms of it."""
+    log = tmp_path / "imports"
+    boot = SHIM_IMPORTS + BOOT.format(SRC).replace("; ", "\n")
+    cmd = [dockyard[0], "-I", "-S", "-c", boot, *dockyard[3:]]
+    proc = subprocess.run([*cmd, "run", "--rm", "--network", "none", "busybox", "echo", "hi"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "DY_IMPORTS": str(log)})  # fmt: skip
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hi\n", "")
+    names = set(log.read_text().split())
+    assert "dockyard.runtime.executor" in names  # the shim's imports were seen
+    assert_none_of(names, ("ctypes", "collections", "struct", "socket", "typing", "re"))
 
 
 def test_exec(dockyard: list[str]) -> None:

@@ -87,16 +87,22 @@ class ContainerService:
         records: ContainerRecords,
         images: ImageService,
         snapshots: Snapshotter,
-        volumes: VolumeStore,
+        volumes: Callable[[], VolumeStore],
         networks: Callable[[], NetworkService],
     ) -> None:
         self.config = config
         self.records = records
         self.images = images
         self.snapshots = snapshots
-        self.volumes = volumes
+        self._volumes = volumes
         self._networks = networks
         self.start_warnings: list[str] = []  # what the last start() wants the user to read
+
+    @property
+    def volumes(self) -> VolumeStore:
+        """Made on first use: a container without volumes is made and started without
+        the volume store being imported (``rm`` imports it: :meth:`prepare_remove`)."""
+        return self._volumes()
 
     @property
     def networks(self) -> NetworkService:
@@ -395,11 +401,12 @@ class ContainerService:
         self._prune_cgroup_parent()
         return c
 
-    @staticmethod
-    def prepare_remove() -> None:
-        """Import what :meth:`remove` needs, ahead: ``run --rm`` does it while the
-        shim starts the container, instead of after its exit."""
+    def prepare_remove(self) -> None:
+        """Import (and open) what :meth:`remove` needs, ahead: ``run --rm`` does it
+        while the shim starts the container, instead of after its exit."""
         import dockyard.runtime.cgroups  # noqa: F401
+
+        self.volumes  # noqa: B018 -- made now (imported, its schema checked)
 
     def _prune_cgroup_parent(self) -> None:
         """The root's cgroup parent goes with its last container (nothing is left on

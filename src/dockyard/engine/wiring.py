@@ -74,7 +74,7 @@ class Engine:
             ContainerRecords(self.db),
             self.images,
             snapshots,
-            self.volumes,
+            lambda: self.volumes,
             lambda: self.networks,
         )
 
