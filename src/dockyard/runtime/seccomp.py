@@ -40,7 +40,7 @@ import sys
 from dockyard._util import jsonlite
 from dockyard.errors import InvalidArgument, Unsupported
 from dockyard.oci.runtime_spec import SECCOMP_OPS, Seccomp
-from dockyard.runtime.seccomp_cache import host_arch, host_kernel, library_file
+from dockyard.runtime.seccomp_cache import host_arch, host_kernel, kernel_filters, library_file
 from dockyard.runtime.seccomp_profile import (
     ACTIONS,
     FILTER_FLAGS,
@@ -155,13 +155,7 @@ def _library_identity() -> str:
 
 def available() -> bool:
     """libseccomp is installed and the kernel filters syscalls."""
-    if not _lib_installed():
-        return False
-    try:
-        with open("/proc/self/status", "rb") as f:
-            return any(line.startswith(b"Seccomp:") for line in f)
-    except OSError:
-        return False
+    return _lib_installed() and kernel_filters()
 
 
 def library_version() -> str:

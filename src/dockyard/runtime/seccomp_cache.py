@@ -71,16 +71,19 @@ def library_file() -> str | None:
     return None
 
 
-def available() -> bool | None:
-    """Whether seccomp can be used here (:func:`~dockyard.runtime.seccomp.available`),
-    without loading libseccomp: None when its file is not where this looks."""
-    if library_file() is None:
-        return None
+def kernel_filters() -> bool:
+    """The kernel filters syscalls (it has seccomp)."""
     try:
         with open("/proc/self/status", "rb") as f:
             return any(line.startswith(b"Seccomp:") for line in f)
     except OSError:
         return False
+
+
+def available() -> bool | None:
+    """Whether seccomp can be used here (:func:`~dockyard.runtime.seccomp.available`),
+    without loading libseccomp: None when its file is not where this looks."""
+    return None if library_file() is None else kernel_filters()
 
 
 def _stamp(path: str | None) -> str:
