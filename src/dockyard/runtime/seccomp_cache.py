@@ -59,16 +59,24 @@ def host_kernel() -> tuple[int, int] | None:
         return None
 
 
+_LIBRARY: list[str | None] = []  # library_file()'s answer, once per process
+
+
 def library_file() -> str | None:
     """libseccomp.so.2 in a standard library directory: a look, not a dlopen (ctypes
     and the library cost the create path ~2 ms; it only needs to know the library is
-    there and which one, the BPF itself comes from the filter cache)."""
-    arch = getattr(sys.implementation, "_multiarch", "") or ""
-    for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib", "/lib"):
-        path = f"{d}/libseccomp.so.2"
-        if os.path.exists(path):
-            return os.path.realpath(path)
-    return None
+    there and which one, the BPF itself comes from the filter cache). Looked up once
+    per process (a create asks twice: availability, then the cache key)."""
+    if not _LIBRARY:
+        arch = getattr(sys.implementation, "_multiarch", "") or ""
+        found = None
+        for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib", "/lib"):
+            path = f"{d}/libseccomp.so.2"
+            if os.path.exists(path):
+                found = os.path.realpath(path)
+                break
+        _LIBRARY.append(found)
+    return _LIBRARY[0]
 
 
 def kernel_filters() -> bool:
