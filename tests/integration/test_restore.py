@@ -149,3 +149,23 @@ def test_kill_cli_at_random_points(engine: Engine) -> None:
     e.run("system", "restore")
     assert [p.name for p in (e.root / "containers").iterdir()] == []
     assert [p.name for p in (e.root / "overlay").iterdir() if len(p.name) == 64] == []
+
+
+def test_restore_makes_an_older_roots_container_dirs_top_directories(engine: Engine) -> None:
+    """Roots made before ``dockyard._util.fs.make_dir_under_top`` lack the flag that
+    spreads each container's files over the disk's block groups; restore sets it."""
+    e = engine
+    e.run("run", "--rm", "--network", "none", "busybox", "true")
+    tops = [e.root / "containers", e.root / "overlay"]
+    if subprocess.run(["lsattr", "-d", str(tops[0])], capture_output=True).returncode != 0:
+        pytest.skip("this filesystem has no inode flags (chattr +T): nothing to set")
+    assert all("T" in _attrs(d) for d in tops)  # made so by this version
+    subprocess.run(["chattr", "-T", *map(str, tops)], check=True)  # as an older one made them
+    assert not any("T" in _attrs(d) for d in tops)
+    e.run("system", "restore")
+    assert all("T" in _attrs(d) for d in tops)
+
+
+def _attrs(d: Path) -> str:
+    out = subprocess.run(["lsattr", "-d", str(d)], capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]

@@ -23,6 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from dockyard._util.fs import mark_top_dir
 from dockyard.engine.containers import ContainerService
 from dockyard.errors import DockyardError
 from dockyard.runtime import state as st
@@ -45,6 +46,8 @@ def repair(svc: ContainerService, report: RestoreReport) -> None:
     """Remove what no record owns; settle containers whose shim is gone."""
     known = {r.id for r in svc.records.all()}
     containers_dir = svc.config.root / "containers"
+    for top in (containers_dir, svc.snapshots.root):  # roots made before they were
+        mark_top_dir(os.fspath(top))  # (see dockyard._util.fs)
     for entry in _listdir(containers_dir):
         if entry not in known and len(entry) == 64 and _old(containers_dir / entry):
             shutil.rmtree(containers_dir / entry, ignore_errors=True)

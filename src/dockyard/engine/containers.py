@@ -12,7 +12,7 @@ import os
 import time
 
 from dockyard._util import jsonlite
-from dockyard._util.fs import remove_tree
+from dockyard._util.fs import make_dir_under_top, remove_tree
 from dockyard._util.ids import random_hex
 from dockyard._util.record import DataRecord
 from dockyard.config import EngineConfig
@@ -145,7 +145,7 @@ class ContainerService:
         cdir = self.container_dir(cid)
         made_volumes: list[str] = []
         try:
-            os.makedirs(cdir, mode=0o710)
+            make_dir_under_top(cdir, 0o710)
             if req.bridged:
                 self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))
@@ -259,7 +259,10 @@ class ContainerService:
             if req.bridged:
                 self.start_warnings = self.networks.prepare(c.id, self._port_bindings(c, req))
             run = self.run_dir(c.id)
-            os.makedirs(run, mode=0o700, exist_ok=True)
+            try:
+                make_dir_under_top(run, 0o700)
+            except FileExistsError:
+                pass
             handle = spawn_shim(self.container_dir(c.id), run, attach=attach, pending=pending,
                                 meanwhile=meanwhile)  # fmt: skip
             pending = None

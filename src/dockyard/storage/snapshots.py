@@ -52,7 +52,7 @@ import os
 
 from dockyard._util import jsonlite
 from dockyard._util.atomic import atomic_write, fsync_dir
-from dockyard._util.fs import remove_tree
+from dockyard._util.fs import make_dir_under_top, remove_tree
 from dockyard._util.ids import random_hex
 from dockyard._util.lazy import as_path, cache
 from dockyard.errors import (
@@ -233,12 +233,11 @@ class Snapshotter:
                 raise NotFound(f"layer directory {p} does not exist")
         if os.path.exists(final):
             raise AlreadyExists(f"snapshot {key} already exists")
-        os.makedirs(self.root_dir, exist_ok=True)
         stack = _stack(final, lowers, init)
         mount = self._root_mount(final, stack)  # fits, or raise now
         tmp = os.path.join(self.root_dir, f".tmp-{random_hex(4)}-{key}")
         try:
-            os.mkdir(tmp, 0o700)
+            make_dir_under_top(tmp, 0o700)  # each snapshot in a block group of its own
             upper = os.path.join(tmp, "upper")
             os.mkdir(upper)
             os.chmod(upper, 0o755)
