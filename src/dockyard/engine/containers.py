@@ -407,9 +407,11 @@ class ContainerService:
     def prepare_remove(self) -> None:
         """Import (and open) what :meth:`remove` needs, ahead: ``run --rm`` does it
         while the shim starts the container, instead of after its exit."""
-        import dockyard.runtime.cgroups  # noqa: F401
+        from dockyard.runtime import cgroups
 
         self.volumes  # noqa: B018 -- made now (imported, its schema checked)
+        if not cgroups.is_v2():
+            cgroups.v1_mountpoints()  # (cached) read now: the removal prunes the parent
 
     def _prune_cgroup_parent(self) -> None:
         """The root's cgroup parent goes with its last container (nothing is left on
