@@ -6,7 +6,8 @@ site-packages, imports setuptools' ``_distutils_hack`` and Debian's
 ``sitecustomize``/``apport_python_hook`` -- ~4 ms before the first line of Dockyard,
 a sixth of a ``ps``. This one runs ``python -I -S`` (isolated: no user site, no
 PYTHON* variables, no script directory on ``sys.path``) and puts site-packages and
-the source tree on ``sys.path`` itself.
+the source tree on ``sys.path`` itself, and loads Dockyard's modules from the bundle
+(``dockyard._util.bundle``) that it writes too.
 
 usage: python scripts/write_launcher.py BIN/dockyard
 """
@@ -31,6 +32,8 @@ def main() -> int:
         "# that site and the editable install's .pth file would add, added here.\n"
         "import sys\n"
         f"sys.path += {paths!r}\n"
+        "from dockyard._util.bundle import install\n"
+        "install()  # Dockyard's modules from one file (a source edited since: its own)\n"
         "from dockyard.cli.main import main\n"
         "sys.exit(main())\n"
     )
@@ -39,6 +42,10 @@ def main() -> int:
         f.write(text)
     os.chmod(tmp, 0o755)
     os.replace(tmp, target)
+    from dockyard._util import bundle
+
+    package_dir = os.path.dirname(os.path.abspath(dockyard.__file__))
+    bundle.write(package_dir)
     return 0
 
 
