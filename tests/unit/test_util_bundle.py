@@ -41,7 +41,10 @@ def run_importing(top: Path, pkg: Path, code: str) -> str:
 def test_modules_come_from_the_bundle_with_their_usual_attributes(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     assert bundle.write(str(pkg)) == 4
-    out = run_importing(tmp_path, pkg, """
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
         import pkgx.a, pkgx.sub
         m = sys.modules["pkgx.sub.b"]
         print(type(m.__spec__.loader).__name__)
@@ -49,7 +52,8 @@ def test_modules_come_from_the_bundle_with_their_usual_attributes(tmp_path: Path
         print(m.__file__)
         print(pkgx.sub.__path__)
         print(pkgx.__file__)
-        """)
+        """,
+    )
     assert out.splitlines() == [
         "BundleFinder",
         "ab1",
@@ -64,11 +68,15 @@ def test_an_edited_module_is_imported_from_its_source(tmp_path: Path) -> None:
     bundle.write(str(pkg))
     b = pkg / "sub" / "b.py"
     b.write_text("VALUE = 'b2, longer'\n")
-    out = run_importing(tmp_path, pkg, """
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
         import pkgx.a
         print(pkgx.a.VALUE, type(sys.modules["pkgx.a"].__spec__.loader).__name__,
               type(sys.modules["pkgx.sub.b"].__spec__.loader).__name__)
-        """)
+        """,
+    )
     assert out.split() == ["ab2,", "longer", "BundleFinder", "SourceFileLoader"]
 
 
@@ -77,14 +85,18 @@ def test_a_module_the_bundle_lacks_or_whose_source_is_gone(tmp_path: Path) -> No
     bundle.write(str(pkg))
     (pkg / "new.py").write_text("VALUE = 'new'\n")
     (pkg / "sub" / "b.py").unlink()
-    out = run_importing(tmp_path, pkg, """
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
         import pkgx.new
         print(pkgx.new.VALUE)
         try:
             import pkgx.sub.b
         except ModuleNotFoundError:
             print("gone")
-        """)
+        """,
+    )
     assert out.split() == ["new", "gone"]
 
 
@@ -108,13 +120,17 @@ def test_a_descriptor_closed_under_the_finder_makes_it_step_aside(tmp_path: Path
     """A process that closes its inherited fds (the shim forked ahead) imports as usual."""
     pkg = make_package(tmp_path)
     bundle.write(str(pkg))
-    out = run_importing(tmp_path, pkg, """
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
         import os
         os.close(finder.fd)
         r, w = os.pipe()  # the number may be another file's now
         import pkgx.a
         print(pkgx.a.VALUE, finder.fd, type(sys.modules["pkgx.a"].__spec__.loader).__name__)
-        """)
+        """,
+    )
     assert out.split() == ["ab1", "-1", "SourceFileLoader"]
 
 
