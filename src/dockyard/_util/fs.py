@@ -108,6 +108,11 @@ def _empty(fd: int, dev: int) -> None:
                 pass
             continue
         try:
+            os.rmdir(name, dir_fd=fd)  # empty (a container's rootfs, upper, work): done
+            continue
+        except OSError:  # not empty, or a mount point (EBUSY): look inside
+            pass
+        try:
             sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
         except OSError:
             continue
