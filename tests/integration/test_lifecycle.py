@@ -572,6 +572,11 @@ def _processes_with(marker: str) -> list[int]:
     ],
 )
 def test_run_that_fails_leaves_no_shim_behind(site: Site, args: tuple[str, ...]) -> None:
+    """Nor the cgroup the shim made ahead (PendingShim.make_cgroup: -it without a tty
+    fails after the container was made), nor the root's cgroup parent it made."""
+    parent = site.config.cgroup_parent
+    cgroups_before = {p for p in CGROUP_V1.glob(f"*/{parent}/*") if p.is_dir()}
+    parent_before = {p for p in CGROUP_V1.glob(f"*/{parent}")}
     marker = f"DYTEST_PREFORK={os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
     argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
@@ -583,6 +588,8 @@ def test_run_that_fails_leaves_no_shim_behind(site: Site, args: tuple[str, ...])
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _processes_with(marker) == []
+    assert {p for p in CGROUP_V1.glob(f"*/{parent}/*") if p.is_dir()} == cgroups_before
+    assert {p for p in CGROUP_V1.glob(f"*/{parent}")} <= parent_before
 
 
 def test_run_starts_through_the_shim_forked_ahead(site: Site) -> None:

@@ -129,8 +129,10 @@ class ContainerService:
         return [Container(r, self.client(r.id).state()) for r in self.records.all()]
 
     # -- create --------------------------------------------------------------------
-    def create(self, req: ContainerCreate) -> Container:
-        """Make a container (Docker's ``create``). On any failure nothing is left: no
+    def create(self, req: ContainerCreate, *, pending: PendingShim | None = None) -> Container:
+        """Make a container (Docker's ``create``). ``pending``: the shim forked ahead
+        to start it (``run``), which makes its cgroup meanwhile (the built-in runtime's;
+        removed by the shim if the start never comes). On any failure nothing is left: no
         directory, snapshot, record, nor a volume this call created."""
 
         from dockyard.engine.container_create import ContainerBuilder, command, validate
@@ -146,6 +148,8 @@ class ContainerService:
         made_volumes: list[str] = []
         try:
             make_dir_under_top(cdir, 0o710)
+            if pending is not None and req.runtime == "dockyard":
+                pending.make_cgroup(self.cgroup_path(cid))
             if req.bridged:
                 self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))

@@ -31,6 +31,7 @@ def start_container_process(
     rundir: str | None = None,
     while_starting: Callable[[], object] | None = None,
     spare_netns: int = -1,
+    cgroup_made: str | None = None,
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
     what the supervisor needs to know about it. With an external runtime
@@ -41,12 +42,18 @@ def start_container_process(
     ``while_starting``: the caller's own preparations, done while the built-in
     runtime's child sets the container up (before the start otherwise).
     ``spare_netns``: see :func:`~dockyard.runtime.executor.start_container` (closed
-    here either way)."""
+    here either way). ``cgroup_made``: the container's cgroup, made by this process
+    ahead (directories and device rules: :meth:`PendingShim.make_cgroup
+    <dockyard.runtime.shim_prefork.PendingShim.make_cgroup>`); only its limits are
+    left to apply. A start that fails removes it as one it made."""
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
     from dockyard.runtime.shim_process import read_oom_kills
 
+    if cgroup_made is not None and (cfg.runtime != "dockyard" or cgroup_made != cfg.cgroup_path):
+        Cgroup(cgroup_made).remove()  # not the one this start uses (crun/runc make theirs)
+        cgroup_made = None
     if cfg.runtime != "dockyard":
         if spare_netns >= 0:
             os.close(spare_netns)
@@ -63,10 +70,12 @@ def start_container_process(
     except BaseException:
         if spare_netns >= 0:
             os.close(spare_netns)
+        if cgroup_made is not None:
+            Cgroup(cgroup_made).remove()
         raise
     path = cfg.cgroup_path or spec.linux.cgroups_path
     cg = oom = None
-    created = False
+    created = cgroup_made is not None  # removed by a failed start, as one it made
     oom_before = pid_start = 0
     if path:
         cg = Cgroup(path)
@@ -83,8 +92,13 @@ def start_container_process(
     def make_cgroup() -> None:  # while the child is being forked (it waits to join)
         nonlocal created, oom_before
         if cg is not None:  # joined by the child before it makes its namespaces (as runc):
-            created = not cg.exists()  # their kernel memory is the container's
-            cg.create(cfg.resources() or spec.linux.resources)
+            resources = cfg.resources() or spec.linux.resources  # (their kernel memory
+            if cgroup_made is not None:  # is the container's)
+                if resources is not None:
+                    cg.set_resources(resources)
+            else:
+                created = not cg.exists()
+                cg.create(resources)
             oom_before = read_oom_kills(oom)
 
     try:
@@ -155,10 +169,12 @@ def bootstrap(
     attach: dict[str, Any] | None,
     python: str,
     spare_netns: int = -1,
+    cgroup_made: str | None = None,
 ) -> NoReturn:
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
-    child). Never returns; on failure nothing is left but state.json saying why."""
+    child). Never returns; on failure nothing is left but state.json saying why.
+    ``cgroup_made``: see :func:`start_container_process`."""
     if TYPE_CHECKING:
         import signal
     else:
@@ -191,7 +207,7 @@ def bootstrap(
 
         try:
             info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile,
-                                           spare_netns)  # fmt: skip
+                                           spare_netns, cgroup_made)  # fmt: skip
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(

@@ -26,6 +26,7 @@ from dockyard.runtime.shim_client import ShimClient, await_start, close_fds_exce
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from dockyard._util.sock import Socket
     from dockyard.runtime.shim_client import ShimHandle
@@ -71,6 +72,17 @@ class PendingShim:
             if theirs is not None:
                 theirs.close()
 
+    def make_cgroup(self, path: str) -> None:
+        """Have the shim make the container's cgroup ``path`` (its directories and
+        default device rules) now, while the caller still makes the container: the
+        start then only applies the limits. Removed again if the start never comes.
+        Only for the built-in runtime (crun and runc make their own)."""
+        if self._ctl_w >= 0:
+            try:
+                os.write(self._ctl_w, jsonlite.dumps({"cgroup": path}).encode() + b"\n")
+            except OSError:
+                pass  # the shim is gone: start reports it
+
     def start(
         self,
         client: ShimClient,
@@ -85,7 +97,7 @@ class PendingShim:
             self._mine = None
         msg = {"cdir": client.container_dir, "rundir": client.run_dir, "attach": attach}
         try:
-            os.write(self._ctl_w, jsonlite.dumps(msg).encode())  # small: one write
+            os.write(self._ctl_w, jsonlite.dumps(msg).encode() + b"\n")  # small: one write
         finally:
             os.close(self._ctl_w)
             self._ctl_w = -1
@@ -157,15 +169,42 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     except OSError:
         spare = -1
 
+    made: str | None = None  # the cgroup made ahead (make_cgroup)
+    msg: dict[str, Any] = {}
     data = b""
-    while chunk := os.read(ctl, 65536):
+    while "cdir" not in msg and (chunk := os.read(ctl, 65536)):
         data += chunk
-    if not data:
-        os._exit(0)  # cancelled, or the caller is gone
+        while b"\n" in data and "cdir" not in msg:
+            line, data = data.split(b"\n", 1)
+            msg = jsonlite.loads(line)
+            if "cgroup" in msg:
+                made = _make_cgroup(msg["cgroup"]) if made is None else made
+    if "cdir" not in msg:  # cancelled, or the caller is gone: leave nothing behind
+        if made is not None:
+            from dockyard.runtime.cgroups import Cgroup, remove_if_empty
+            from dockyard.runtime.shim_process import remove_cgroup_dirs
+
+            remove_cgroup_dirs(Cgroup(made).dirs)
+            remove_if_empty(os.path.dirname(made))  # the root's parent, if we made it last
+        os._exit(0)
     os.close(ctl)
-    msg = jsonlite.loads(data)
     attach = msg.get("attach")
     if attach is None and attach_fd >= 0:
         os.close(attach_fd)
         attach_fd = -1
-    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare)
+    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare, made)
+
+
+def _make_cgroup(path: str) -> str | None:
+    """Make the cgroup ``path`` (no limits yet); its path if this made it."""
+    from dockyard.errors import DockyardError
+    from dockyard.runtime.cgroups import Cgroup
+
+    try:
+        cg = Cgroup(path)
+        if cg.exists():
+            return None  # not ours to remove; the start applies what it needs
+        cg.create(None)
+    except (DockyardError, OSError):
+        return None  # the start makes it, and reports what fails
+    return path

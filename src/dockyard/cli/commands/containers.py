@@ -64,7 +64,7 @@ def _create(
 
         pending = shim_prefork.take()  # forked by cli/main.py before the imports
     try:
-        container = ctx.engine.containers.create(req)
+        container = ctx.engine.containers.create(req, pending=pending)
     except BaseException as e:
         if pending is not None:
             pending.cancel()
