@@ -181,11 +181,7 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
                 made = _make_cgroup(msg["cgroup"]) if made is None else made
     if "cdir" not in msg:  # cancelled, or the caller is gone: leave nothing behind
         if made is not None:
-            from dockyard.runtime.cgroups import Cgroup, remove_if_empty
-            from dockyard.runtime.shim_process import remove_cgroup_dirs
-
-            remove_cgroup_dirs(Cgroup(made).dirs)
-            remove_if_empty(os.path.dirname(made))  # the root's parent, if we made it last
+            _remove_cgroup(made)
         os._exit(0)
     os.close(ctl)
     attach = msg.get("attach")
@@ -201,10 +197,25 @@ def _make_cgroup(path: str) -> str | None:
     from dockyard.runtime.cgroups import Cgroup
 
     try:
-        cg = Cgroup(path)
-        if cg.exists():
+        if Cgroup(path).exists():
             return None  # not ours to remove; the start applies what it needs
-        cg.create(None)
     except (DockyardError, OSError):
         return None  # the start makes it, and reports what fails
+    try:
+        Cgroup(path).create(None)
+    except (DockyardError, OSError):
+        _remove_cgroup(path)  # what was made of it
+        return None
     return path
+
+
+def _remove_cgroup(path: str) -> None:
+    """Remove the cgroup ``path`` made ahead, and the root's parent if now empty."""
+    from dockyard.runtime.cgroups import Cgroup, remove_if_empty
+    from dockyard.runtime.shim_process import remove_cgroup_dirs
+
+    try:
+        remove_cgroup_dirs(Cgroup(path).dirs)
+        remove_if_empty(os.path.dirname(path))
+    except Exception:  # best effort, in a process about to exit or to start anyway
+        pass
