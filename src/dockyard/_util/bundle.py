@@ -62,7 +62,6 @@ class BundleFinder:
         except BaseException:
             os.close(fd)
             raise
-        self.path = path
         self.fd = fd
         self.identity = (st.st_dev, st.st_ino)
         self.index: dict[str, tuple[int, int, str, int, int, bool]] = index

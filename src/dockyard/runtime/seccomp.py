@@ -135,18 +135,14 @@ def _lib() -> Any:
     return lib
 
 
-def _lib_file() -> str | None:
-    return library_file()
-
-
 def _lib_installed() -> bool:
-    return _lib_file() is not None or _lib() is not None
+    return library_file() is not None or _lib() is not None
 
 
 def _library_identity() -> str:
     """What names the installed libseccomp in the filter cache's key: its file
     (path, size, mtime: an upgrade changes them), else its version via ctypes."""
-    path = _lib_file()
+    path = library_file()
     if path is None:
         return library_version()
     st = os.stat(path)

@@ -15,7 +15,7 @@ from dockyard._util import jsonlite
 from dockyard._util.proc import proc_start_time
 from dockyard.errors import DockyardError
 from dockyard.runtime import state as st
-from dockyard.runtime.shim_client import REPORTED_ERRORS, listen_socket, shim_argv
+from dockyard.runtime.shim_client import REPORTED_ERRORS, listen_socket, shim_argv, wait_gone
 from dockyard.runtime.shim_external import start_external, stop_external
 
 TYPE_CHECKING = False
@@ -145,19 +145,6 @@ def _error_msg(e: BaseException) -> dict[str, Any]:
     return {"ok": False, "exit_code": getattr(e, "exit_code", 125), "kind": kind, "error": text}
 
 
-def _exited_within(pid: int, seconds: float) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return False
-    try:
-        import select
-
-        return bool(select.select([fd], [], [], seconds)[0])
-    finally:
-        os.close(fd)
-
-
 FAST_EXIT = 0.01  # a container gone this soon is supervised by the bootstrap itself
 
 
@@ -234,7 +221,7 @@ def bootstrap(
             # made while the container runs its first milliseconds: if it is gone
             # by then (run --rm true), it is supervised from here at once
             shim = Shim(cdir, rundir, listener, cfg=cfg, state=running)
-            if _exited_within(info["pid"], FAST_EXIT):  # its final state supersedes this
+            if wait_gone(info["pid"], None, FAST_EXIT):  # its final state supersedes this
                 serve(cdir, rundir, listener, info, stdio, att, shim=shim)
         if not cfg.auto_remove:  # a --rm container's state is moot after a crash
             sync_state(cdir)

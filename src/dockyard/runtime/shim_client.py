@@ -283,21 +283,23 @@ def await_start(
     return ShimHandle(client, msg["pid"], msg["shim_pid"], mine, time.monotonic() - t0)
 
 
-def wait_gone(pid: int, start: int | None, timeout: float) -> None:
-    """Return once ``pid`` (the process recorded: same start time) is gone, or after
-    ``timeout`` seconds. Woken by its pidfd the moment it exits (a shim's last
+def wait_gone(pid: int, start: int | None, timeout: float) -> bool:
+    """Whether ``pid`` is gone within ``timeout`` seconds (exited: a child not yet
+    reaped counts). ``start``: its recorded start time, if known (a pid that is now
+    another process's is gone). Woken by its pidfd the moment it exits (a shim's last
     milliseconds are on every ``run --rm``'s path), not by polling."""
     if not pid:
-        return
+        return True
     try:
         fd = os.pidfd_open(pid)
     except OSError:  # gone already
-        return
+        return True
     try:
-        if st.pid_alive(pid, start):  # checked with the fd open: not a reused pid
-            import select
+        if start and not st.pid_alive(pid, start):  # checked with the fd open: no reuse
+            return True
+        import select
 
-            select.select([fd], [], [], timeout)
+        return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
 
@@ -490,8 +492,7 @@ class ShimClient:
             from dockyard.runtime.cgroups import Cgroup
 
             Cgroup(cfg.cgroup_path).remove(kill=True, timeout=timeout)
-        if s.pid:
-            wait_gone(s.pid, s.pid_start, timeout)
+        wait_gone(s.pid, s.pid_start, timeout)
         try:
             os.unlink(self.sock_path)
         except FileNotFoundError:

@@ -197,12 +197,13 @@ def _make_cgroup(path: str) -> str | None:
     from dockyard.runtime.cgroups import Cgroup
 
     try:
-        if Cgroup(path).exists():
+        cg = Cgroup(path)
+        if cg.exists():
             return None  # not ours to remove; the start applies what it needs
     except (DockyardError, OSError):
         return None  # the start makes it, and reports what fails
     try:
-        Cgroup(path).create(None)
+        cg.create(None)
     except (DockyardError, OSError):
         _remove_cgroup(path)  # what was made of it
         return None
