@@ -63,6 +63,68 @@ def test_modules_come_from_the_bundle_with_their_usual_attributes(tmp_path: Path
     ]
 
 
+def test_first_imports_skip_importlibs_machinery_but_not_its_results(tmp_path: Path) -> None:
+    """The finder's find_and_load loads them (importlib, which it replaces, would have
+    marked each spec while initializing); names, packages and parents as importlib's."""
+    pkg = make_package(tmp_path)
+    bundle.write(str(pkg))
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
+        import _frozen_importlib
+        import pkgx.a
+        a, sub, b = (sys.modules[n] for n in ("pkgx.a", "pkgx.sub", "pkgx.sub.b"))
+        print(_frozen_importlib._find_and_load == finder.find_and_load)
+        print([hasattr(m.__spec__, "_initializing") for m in (a, sub, b)])
+        print(a.__package__, sub.__package__, b.__package__, sub.__path__ == [sub.__path__[0]])
+        print(pkgx.sub is sub, sub.b is b, a.__loader__ is finder, a.__file__ == a.__spec__.origin)
+        """,
+    )
+    assert out.splitlines() == [
+        "True",
+        "[False, False, False]",
+        "pkgx pkgx.sub pkgx.sub True",
+        "True True True True",
+    ]
+
+
+def test_a_module_that_fails_is_not_left_half_imported(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path)
+    (pkg / "bad.py").write_text("import pkgx.sub.b\nraise ValueError('bad module')\n")
+    bundle.write(str(pkg))
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
+        for _ in range(2):
+            try:
+                import pkgx.bad
+            except ValueError as e:
+                print(e, "pkgx.bad" in sys.modules, hasattr(sys.modules["pkgx"], "bad"))
+        print("pkgx.sub.b" in sys.modules)
+        """,
+    )
+    assert out.splitlines() == ["bad module False False"] * 2 + ["True"]
+
+
+def test_a_process_with_threads_imports_through_importlib(tmp_path: Path) -> None:
+    """The shortcut skips importlib's per-module locks: with threads, importlib loads."""
+    pkg = make_package(tmp_path)
+    bundle.write(str(pkg))
+    out = run_importing(
+        tmp_path,
+        pkg,
+        """
+        import threading
+        import pkgx.a
+        spec = sys.modules["pkgx.a"].__spec__
+        print(hasattr(spec, "_initializing"), type(spec.loader).__name__)
+        """,
+    )
+    assert out.split() == ["True", "BundleFinder"]
+
+
 def test_an_edited_module_is_imported_from_its_source(tmp_path: Path) -> None:
     pkg = make_package(tmp_path)
     bundle.write(str(pkg))

@@ -74,8 +74,9 @@ if TYPE_CHECKING:
     from dockyard.runtime.shim_prefork import PendingShim
 
 _BOOT = (
-    "import sys;sys.path.insert(0,sys.argv.pop(1));from dockyard.runtime.shim import main;main()"
-)
+    "import sys;sys.path.insert(0,sys.argv.pop(1));from dockyard._util.bundle import install;"
+    "install();from dockyard.runtime.shim import main;main()"
+)  # install: the modules from the bundle make venv writes, if there is one (_util.bundle)
 REPORTED_ERRORS: dict[str, type[DockyardError]] = {
     "NotFound": NotFound,
     "Conflict": Conflict,

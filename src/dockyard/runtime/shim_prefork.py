@@ -57,7 +57,7 @@ class PendingShim:
                     os.setsid()
                     if os.fork():
                         os._exit(0)
-                    close_fds_except({ctl_r, rep_w, tfd})
+                    close_fds_except({ctl_r, rep_w, tfd, *_bundle_fd()})
                     _wait_then_bootstrap(ctl_r, rep_w, tfd, python)
                 finally:
                     os._exit(1)
@@ -155,6 +155,15 @@ def discard() -> None:
     pending = take()
     if pending is not None:
         pending.cancel()
+
+
+def _bundle_fd() -> tuple[int, ...]:
+    """The descriptor of the module bundle this process loads from (_util.bundle), kept
+    so that the shim's imports come from it too; close-on-exec."""
+    from dockyard._util.bundle import installed
+
+    finder = installed()
+    return (finder.fd,) if finder is not None else ()
 
 
 def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> None:
