@@ -36,21 +36,19 @@ object outside is the cgroup, which the caller creates and removes
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
-import stat
 
 from dockyard.errors import InvalidArgument, NotFound, Unsupported
 from dockyard.oci.runtime_spec import Mount, Process, RuntimeSpec
 from dockyard.runtime import caps, cgroups, mounts
 from dockyard.runtime import linux as L
+from dockyard.runtime.container_child import Identity, child_main, exec_child, start_child
 from dockyard.runtime.errors import ContainerStartError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
 
     from dockyard.runtime.seccomp import Filter
 else:
@@ -58,14 +56,7 @@ else:
 
 __all__ = ["ContainerStartError", "exec_in_container", "kill", "start_container"]
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LAST_CAP: list[int] = []
-
-
-class _Fail(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _last_cap() -> int:
@@ -229,9 +220,9 @@ def start_container(
         try:
             pid = _fork_in_pidns(
                 pid_action,
-                lambda: _child_main(
+                lambda: child_main(
                     w,
-                    lambda: _start_child(
+                    lambda: start_child(
                         spec,
                         rootfs,
                         rplan,
@@ -373,11 +364,9 @@ def exec_in_container(
         try:
             child = _fork_in_pidns(
                 pid_action,
-                lambda: _child_main(
+                lambda: child_main(
                     w,
-                    lambda: _exec_child(
-                        process, stdio, procs, join, resolve_user, ident, ign, filt
-                    ),
+                    lambda: exec_child(process, stdio, procs, join, resolve_user, ident, ign, filt),
                 ),
             )
         except BaseException:
@@ -403,29 +392,6 @@ def kill(pid: int, sig: int = signal.SIGTERM) -> None:
         raise NotFound(f"container process {pid} is not running")
 
 
-# -- the child side ----------------------------------------------------------
-
-
-def _child_main(w: int, body: Callable[[], None]) -> None:
-    """Run ``body`` (which execs); on any failure report it on ``w`` and exit."""
-    code = 125
-    try:
-        try:
-            body()
-            msg = "exec returned"
-        except _Fail as e:
-            code, msg = e.code, str(e)
-        except mounts.MountError as e:
-            msg = str(e)
-        except OSError as e:
-            msg = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
-        except BaseException as e:  # anything must reach the parent
-            msg = f"{type(e).__name__}: {e}"
-        os.write(w, f"{code}\0{msg}".encode())
-    finally:
-        os._exit(code)
-
-
 def _ignored_signals() -> tuple[int, ...]:
     """Signals ignored here (Python ignores SIGPIPE and SIGXFSZ; a shell may ignore
     more). Ignored stays ignored across exec, so the child resets these; computed in
@@ -438,49 +404,7 @@ def _ignored_signals() -> tuple[int, ...]:
     )
 
 
-def _reset_signals(ignored: Sequence[int]) -> None:
-    for s in ignored:
-        signal.signal(s, signal.SIG_DFL)
-    for s in (32, 33):  # invisible to Python; may be inherited as ignored
-        L.reset_signal(s)
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
-
-
-def _join_cgroup(procs: Sequence[str]) -> None:
-    """Move ourselves (single-threaded: a fresh fork) into the cgroup: ``0`` into each
-    of its join files (Cgroup.join_files: v1 ``tasks`` skips the kernel's global
-    lock and its grace period)."""
-    for f in procs:
-        fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
-
-
-def _setup_stdio(stdio: tuple[int, int, int] | None, terminal: bool) -> str | None:
-    """Install ``stdio`` as 0, 1, 2; start a session; return the console path if any."""
-    if stdio is not None:
-        tmp = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in stdio]
-        for i, fd in enumerate(tmp):
-            os.dup2(fd, i)
-            os.close(fd)
-    os.setsid()
-    if terminal and os.isatty(0):
-        fcntl.ioctl(0, L.TIOCSCTTY, 0)
-        try:
-            return os.ttyname(0)
-        except OSError:  # a pty of another devpts instance (exec): no console name needed
-            return None
-    return None
-
-
-# (bounding caps to drop, effective, permitted, inheritable, ambient numbers, and the
-# effective/permitted a non-root user gets) -- or None: leave capabilities alone.
-_Identity = tuple[tuple[int, ...], int, int, int, tuple[int, ...]] | None
-
-
-def _identity_plan(process: Process) -> _Identity:
+def _identity_plan(process: Process) -> Identity:
     c = process.capabilities
     if c is None:
         return None
@@ -493,186 +417,3 @@ def _identity_plan(process: Process) -> _Identity:
         caps.to_mask(c.inheritable),
         tuple(caps.CAP_NUMBERS[a] for a in c.ambient),
     )
-
-
-def _set_identity(
-    process: Process, ident: _Identity, resolved: bool, filt: Filter | None = None
-) -> None:
-    """Drop capabilities and switch user, in the order runc uses. ``resolved``: the user
-    was resolved in the child, so apply Docker's rule (no effective/permitted capabilities
-    for a non-root user) here. ``filt``: the seccomp filter, installed as runc does:
-    while CAP_SYS_ADMIN is still held (before all this), or, with no_new_privileges,
-    last, just before execve (no capability is needed then)."""
-    late = process.no_new_privileges
-    if filt is not None and not late:
-        filt.install()
-    if ident is not None:
-        for n in ident[0]:
-            L.prctl(L.PR_CAPBSET_DROP, n)
-        L.prctl(L.PR_SET_KEEPCAPS, 1)
-    u = process.user
-    os.setgroups(u.additional_gids)
-    os.setresgid(u.gid, u.gid, u.gid)
-    os.setresuid(u.uid, u.uid, u.uid)
-    if ident is not None:
-        _, eff, perm, inh, ambient = ident
-        if resolved and u.uid != 0:
-            eff = perm = 0
-        L.prctl(L.PR_SET_KEEPCAPS, 0)
-        L.capset(eff, perm, inh)
-        L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_CLEAR_ALL)
-        for n in ambient:
-            L.prctl(L.PR_CAP_AMBIENT, L.PR_CAP_AMBIENT_RAISE, n)
-    if process.no_new_privileges:
-        L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
-    if filt is not None and late:
-        filt.install()
-
-
-def _apply_rlimits(process: Process) -> None:
-    if not process.rlimits:
-        return
-    import resource
-
-    for rl in process.rlimits:
-        num = getattr(resource, rl.type, None)
-        if not isinstance(num, int):
-            raise _Fail(125, f"unknown rlimit {rl.type}")
-        try:
-            resource.setrlimit(num, (rl.soft, rl.hard))
-        except (OSError, ValueError) as e:
-            raise _Fail(125, f"setrlimit {rl.type}: {e}") from e
-
-
-def _resolve_user(process: Process, spec: str | None) -> tuple[Process, dict[str, str]]:
-    env = dict(e.partition("=")[::2] for e in process.env)
-    if spec is None:
-        return process, env
-    from dockyard.errors import DockyardError
-    from dockyard.oci.runtime_spec import User
-    from dockyard.runtime.users import resolve_user
-
-    try:
-        ru = resolve_user("/", spec)
-    except DockyardError as e:
-        raise _Fail(125, str(e)) from e
-    env.setdefault("HOME", ru.home)
-    return process.replace(user=User(ru.uid, ru.gid, ru.additional_gids)), env
-
-
-def _lower_err(e: OSError) -> str:
-    return (e.strerror or str(e)).lower()  # Go's error texts are lower case
-
-
-def lookup(name: str, env: Mapping[str, str]) -> str:
-    """Find ``name`` as Go's exec.LookPath would (the container's PATH); raise _Fail with
-    Docker's message and exit code."""
-    if "/" in name:
-        try:
-            st = os.stat(name)
-        except OSError as e:
-            raise _Fail(
-                127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126,
-                f'exec: "{name}": stat {name}: {_lower_err(e)}',
-            ) from e
-        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
-            raise _Fail(126, f'exec: "{name}": permission denied')
-        return name
-    for d in env.get("PATH", DEFAULT_PATH).split(":"):
-        cand = f"{d or '.'}/{name}"
-        try:
-            st = os.stat(cand)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode) and st.st_mode & 0o111:
-            return cand
-    raise _Fail(127, f'exec: "{name}": executable file not found in $PATH')
-
-
-def _exec(process: Process, env: Mapping[str, str]) -> None:
-    try:
-        os.chdir(process.cwd)
-    except OSError as e:
-        raise _Fail(
-            127 if e.errno == errno.ENOENT else 126,
-            f'chdir to cwd ("{process.cwd}") set in config.json failed: {_lower_err(e)}',
-        ) from e
-    path = lookup(process.args[0], env)
-    L.cloexec_from(3)
-    try:
-        os.execve(path, list(process.args), env)
-    except OSError as e:
-        code = {errno.ENOENT: 127, errno.EACCES: 126, errno.EISDIR: 126}.get(e.errno or 0, 125)
-        raise _Fail(code, f"exec {path}: {_lower_err(e)}") from e
-
-
-def _start_child(
-    spec: RuntimeSpec,
-    rootfs: str,
-    rplan: Sequence[mounts.PlannedMount],
-    mplan: Sequence[mounts.PlannedMount],
-    stdio: tuple[int, int, int] | None,
-    procs: Sequence[str],
-    join: Sequence[tuple[int, int]],
-    new_flags: int,
-    hier: Sequence[tuple[str, str, str]],
-    resolve_user: str | None,
-    ident: _Identity,
-    ignored_signals: Sequence[int],
-    filt: Filter | None,
-    go_r: int = -1,
-    go_w: int = -1,
-) -> None:
-    _reset_signals(ignored_signals)
-    if go_r >= 0:  # the parent makes the cgroup meanwhile (start_container's before_join)
-        os.close(go_w)
-        os.read(go_r, 1)  # EOF: made (or the parent is gone, and the join fails)
-        os.close(go_r)
-    _join_cgroup(procs)
-    for fd, flag in join:
-        L.setns(fd, flag)
-    L.unshare(new_flags)
-    if new_flags & L.CLONE_NEWNET:
-        L.loopback_up()
-    process = spec.process
-    console = _setup_stdio(stdio, process.terminal)
-    if process.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(process.oom_score_adj))
-    if spec.hostname and new_flags & L.CLONE_NEWUTS:
-        L.sethostname(spec.hostname)
-    mounts.setup_rootfs(
-        rootfs, mplan, rplan, cgroup_hierarchies=hier, cwd=process.cwd, console=console
-    )
-    for key, value in spec.linux.sysctl:
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-            f.write(value)
-    mounts.mask_paths(spec.linux.masked_paths)
-    mounts.readonly_paths(spec.linux.readonly_paths)
-    process, env = _resolve_user(process, resolve_user)
-    if spec.root.readonly:
-        mounts.readonly_root()
-    _apply_rlimits(process)
-    _set_identity(process, ident, resolve_user is not None, filt)
-    _exec(process, env)
-
-
-def _exec_child(
-    process: Process,
-    stdio: tuple[int, int, int] | None,
-    procs: Sequence[str],
-    join: Sequence[tuple[int, int]],
-    resolve_user: str | None,
-    ident: _Identity,
-    ignored_signals: Sequence[int],
-    filt: Filter | None,
-) -> None:
-    _reset_signals(ignored_signals)
-    _join_cgroup(procs)
-    for fd, flag in join:
-        L.setns(fd, flag)
-    _setup_stdio(stdio, process.terminal)
-    process, env = _resolve_user(process, resolve_user)
-    _apply_rlimits(process)
-    _set_identity(process, ident, resolve_user is not None, filt)
-    _exec(process, env)
