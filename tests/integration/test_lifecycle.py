@@ -598,3 +598,39 @@ def test_run_starts_through_the_shim_forked_ahead(site: Site) -> None:
             str(site.runroot), "run", "--rm", "busybox", "sh", "-c", script]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+
+
+def test_run_i_feeds_stdin_to_the_process_forked_ahead(site: Site) -> None:
+    """The shim forks the container's process before the container exists
+    (executor.ChildAhead) and hands it its stdio later: stdin must arrive."""
+    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot), "run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z"]  # fmt: skip
+    done = subprocess.run(argv, input="hello\n", capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
+
+
+def test_a_containers_process_outlives_its_killed_shim(site: Site) -> None:
+    """Forked ahead with a parent-death signal (it must not outlive a shim that dies
+    before the start), the container's process drops it at the start: a container
+    survives its shim, as with runc."""
+    name = f"dyt-orphan-{os.getpid()}"
+    base = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot)]  # fmt: skip
+    run = subprocess.run([*base, "run", "-d", "--name", name, "busybox", "sleep", "60"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    try:
+        pid = int(subprocess.run([*base, "inspect", "-f", "{{.State.Pid}}", name],
+                                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        shim = int(stat.rpartition(")")[2].split()[1])  # the container's parent: its shim
+        os.kill(shim, 9)
+        wait_until(lambda: not Path(f"/proc/{shim}").exists(), what="the shim's end")
+        time.sleep(0.2)  # a parent-death signal would have landed by now
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        assert state in ("S", "R"), state
+    finally:
+        subprocess.run([*base, "rm", "-f", name], capture_output=True, timeout=60)
+    wait_until(
+        lambda: not Path(f"/proc/{pid}").exists(), what="rm -f to end it"
+    )  # (reaped by init)

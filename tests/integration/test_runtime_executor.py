@@ -13,7 +13,8 @@ import pytest
 from dockyard.errors import NotFound
 from dockyard.oci.runtime_spec import Process, User
 from dockyard.runtime import caps
-from dockyard.runtime.executor import ContainerStartError, exec_in_container, kill
+from dockyard.runtime.cgroups import Cgroup
+from dockyard.runtime.executor import ChildAhead, ContainerStartError, exec_in_container, kill
 from dockyard.runtime.spec_builder import SpecOptions, bind_mount, build_process, tmpfs_mount
 from dockyard.runtime.users import resolve_user
 from tests.integration.test_runtime_helpers import (
@@ -292,3 +293,58 @@ def test_container_keeps_running_and_sigterm_without_handler(bench: Bench) -> No
     assert os.waitpid(pid, os.WNOHANG) == (0, 0)
     kill(pid, signal.SIGKILL)
     assert bench.wait(pid) == -9
+
+
+# -- a child forked ahead (the pending shim's: ChildAhead) --------------------------------
+
+
+def test_a_child_forked_ahead_becomes_the_containers_process(bench: Bench) -> None:
+    spec = bench.spec("sh", "-c", "echo pid $$; exec sleep 30")
+    cg = bench.cgroup(spec)
+    ahead = ChildAhead(cg)
+    wait_until_in(cg, ahead.pid)  # joined while it waits for its plan
+    pid, b = bench.start(spec, cgroup=cg, ahead=ahead)
+    assert pid == ahead.pid
+    deadline = time.monotonic() + 5
+    while (b / "out").read_text() != "pid 1\n":
+        assert time.monotonic() < deadline, (b / "out").read_text()
+        time.sleep(0.01)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0030\x00"
+    assert cg.pids() == [pid]
+    kill(pid, signal.SIGKILL)
+    assert bench.wait(pid) == -signal.SIGKILL
+
+
+def test_a_child_ahead_that_died_or_does_not_fit_gives_way_to_a_fork(bench: Bench) -> None:
+    spec = bench.spec("echo", "hi")
+    cg = bench.cgroup(spec)
+    dead = ChildAhead(cg)
+    os.kill(dead.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: the start does
+    r = bench.run(spec, cgroup=cg, ahead=dead)
+    assert (r.code, r.out) == (0, "hi\n")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(dead.pid, os.WNOHANG)
+    elsewhere = ChildAhead(bench.cgroup(spec))  # another cgroup than the start's
+    r = bench.run(spec, cgroup=cg, ahead=elsewhere)
+    assert (r.code, r.out) == (0, "hi\n")
+    with pytest.raises(ChildProcessError):  # killed and reaped: not the container's
+        os.waitpid(elsewhere.pid, os.WNOHANG)
+
+
+def test_a_cancelled_child_ahead_leaves_its_cgroup_empty(bench: Bench) -> None:
+    cg = bench.cgroup()
+    ahead = ChildAhead(cg)
+    wait_until_in(cg, ahead.pid)
+    ahead.cancel()
+    ahead.cancel()  # idempotent
+    assert cg.pids() == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(ahead.pid, os.WNOHANG)
+
+
+def wait_until_in(cg: Cgroup, pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while pid not in cg.pids():
+        assert time.monotonic() < deadline, f"{pid} never joined {cg.path}"
+        time.sleep(0.005)

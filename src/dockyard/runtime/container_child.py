@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from dockyard.oci.runtime_spec import Process, RuntimeSpec
     from dockyard.runtime.seccomp import Filter
@@ -280,3 +281,59 @@ def exec_child(
     apply_rlimits(process)
     set_identity(process, ident, resolve_user is not None, filt)
     _exec(process, env)
+
+
+def wait_ahead(sock: int, peer: int, ignored: Sequence[int], procs: Sequence[str]) -> None:
+    """The child of an :class:`~dockyard.runtime.executor.ChildAhead`: join the cgroup
+    (``procs``), then wait on ``sock`` for the plan and the descriptors that
+    :meth:`~dockyard.runtime.executor.ChildAhead.go` sends, and start the container
+    as a forked child would. Exits if the parent dies (its end, ``peer``, closes:
+    ours is closed here) or cancels first."""
+    try:
+        os.close(peer)
+        reset_signals(ignored)
+        L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)  # (its death before: EOF below)
+        join_cgroup(procs)
+        import _socket
+        import marshal
+        import sys
+
+        msg, anc, _, _ = _socket.socket(fileno=sock).recvmsg(
+            1 << 18, _socket.CMSG_SPACE(64 * 4), _socket.MSG_CMSG_CLOEXEC
+        )
+        if not msg:
+            return  # cancelled
+        L.prctl(L.PR_SET_PDEATHSIG, 0)  # the container outlives its shim, as with runc
+        data = b"".join(d for level, kind, d in anc if kind == _socket.SCM_RIGHTS)
+        fds = [int.from_bytes(data[i : i + 4], sys.byteorder, signed=True)
+               for i in range(0, len(data) - 3, 4)]  # fmt: skip
+        child_main(fds[0], lambda: _start_planned(marshal.loads(msg), fds[1:]))
+    finally:
+        os._exit(125)
+
+
+def _start_planned(plan: tuple[Any, ...], fds: list[int]) -> None:
+    """:func:`start_child` with a plan from :meth:`ChildAhead.go
+    <dockyard.runtime.executor.ChildAhead.go>` (the cgroup joined, signals reset)."""
+    spec_t, rootfs, rplan, mplan, has_stdio, join_flags, new_flags, hier, user, ident, prog = plan
+    stdio = (fds[0], fds[1], fds[2]) if has_stdio else None
+    join = list(zip(fds[3:] if has_stdio else fds, join_flags, strict=True))
+    filt = None
+    if prog is not None:
+        from dockyard.runtime.seccomp import Filter
+
+        filt = Filter(*prog)
+    spec = spec_from_plan(spec_t)
+    start_child(spec, rootfs, rplan, mplan, stdio, (), join, new_flags, hier, user, ident, (), filt)
+
+
+def spec_from_plan(t: tuple[Any, ...]) -> RuntimeSpec:
+    """The spec a child ahead's plan carries (``executor._child_spec``: what
+    :func:`start_child` reads of it)."""
+    from dockyard.oci.runtime_spec import Linux, Process, Rlimit, Root, RuntimeSpec, User
+
+    (args, env, cwd, user, terminal, nnp, rlimits, oom), path, ro, hostname, masked, rop, sysctl = t
+    process = Process(args, env, cwd, User(*user), terminal, None, nnp,
+                      tuple(Rlimit(*r) for r in rlimits), oom)  # fmt: skip
+    linux = Linux(masked_paths=masked, readonly_paths=rop, sysctl=sysctl)
+    return RuntimeSpec(process, Root(path, ro), hostname, linux=linux)

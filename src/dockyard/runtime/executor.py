@@ -37,6 +37,7 @@ object outside is the cgroup, which the caller creates and removes
 from __future__ import annotations
 
 import os
+import sys
 
 from dockyard.errors import InvalidArgument, NotFound, Unsupported
 from dockyard.oci.runtime_spec import Mount, Process, RuntimeSpec
@@ -49,8 +50,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
     from collections.abc import Callable, Sequence
+    from typing import Any
 
-    from dockyard.runtime.seccomp import Filter
 else:
     import _signal as signal  # signal.py's enums: 2 ms of every exec
 
@@ -145,6 +146,7 @@ def start_container(
     while_starting: Callable[[int], object] | None = None,
     before_join: Callable[[], object] | None = None,
     spare_netns: int = -1,
+    ahead: ChildAhead | None = None,
 ) -> int:
     """Start ``spec``'s process in new namespaces; return its host PID (a child of ours).
 
@@ -166,8 +168,32 @@ def start_container(
     while the fork's copy-on-write faults are paid); a raise kills the child.
     ``spare_netns``: a descriptor from :func:`spare_netns`, joined instead of making a
     network namespace if the spec asks for a new one; closed here either way.
+    ``ahead``: a :class:`ChildAhead` in ``cgroup``, which becomes the container's
+    process instead of a new fork if the spec wants a new pid namespace (else, and
+    on any failure before it has its plan, it is killed here: it is ours either way).
     Raises :class:`ContainerStartError`.
     """
+    try:
+        return _start(bundle, spec, rootfs_mounts, stdio, cgroup, resolve_user, seccomp,
+                      while_starting, before_join, spare_netns, ahead)  # fmt: skip
+    finally:
+        if ahead is not None:
+            ahead.cancel()  # (unless it took its plan: then it is the container's process)
+
+
+def _start(
+    bundle: str | os.PathLike[str],
+    spec: RuntimeSpec,
+    rootfs_mounts: Sequence[Mount],
+    stdio: tuple[int, int, int] | None,
+    cgroup: cgroups.Cgroup | None,
+    resolve_user: str | None,
+    seccomp: bytes | None,
+    while_starting: Callable[[int], object] | None,
+    before_join: Callable[[], object] | None,
+    spare_netns: int,
+    ahead: ChildAhead | None,
+) -> int:
     b = os.path.realpath(bundle)
     root = spec.root.path
     rootfs = root if root.startswith("/") else os.path.join(b, root)
@@ -212,44 +238,27 @@ def start_container(
         procs = cgroup.join_files if cgroup is not None else ()
         ident = _identity_plan(spec.process)
         ign = _ignored_signals()
-        filt = _seccomp_filter(spec, seccomp)
+        program = _seccomp_program(spec, seccomp)
         mplan = mounts.plan(spec.mounts, b)
         rplan = mounts.plan(rootfs_mounts, b)
-        r, w = os.pipe()
-        go_r, go_w = os.pipe() if before_join is not None else (-1, -1)
-        try:
-            pid = _fork_in_pidns(
-                pid_action,
-                lambda: child_main(
-                    w,
-                    lambda: start_child(
-                        spec,
-                        rootfs,
-                        rplan,
-                        mplan,
-                        stdio,
-                        procs,
-                        join,
-                        new_flags,
-                        hier,
-                        resolve_user,
-                        ident,
-                        ign,
-                        filt,
-                        go_r,
-                        go_w,
-                    ),
-                ),
-            )
-        except BaseException:
-            os.close(r)
-            if go_w >= 0:
-                os.close(go_w)
-            raise
-        finally:
-            os.close(w)
-            if go_r >= 0:
-                os.close(go_r)
+        pid = r = go_w = -1
+        if ahead is not None and pid_action is _unshare_pid and procs == ahead.join_files:
+            if before_join is not None:
+                before_join()  # the child ahead has joined, but waits for its plan
+                before_join = None
+            flags = [f for _, f in join]
+            plan = (_child_spec(spec), rootfs, rplan, mplan, stdio is not None, flags,
+                    new_flags, hier, resolve_user, ident, program)  # fmt: skip
+            pid, r = _hand_over(ahead, plan, [*(stdio or ()), *(fd for fd, _ in join)])
+        if pid < 0:  # no child ahead, or it was gone: fork one
+            filt = None
+            if program is not None:
+                from dockyard.runtime.seccomp import Filter
+
+                filt = Filter(*program)
+            args = (spec, rootfs, rplan, mplan, stdio, procs, join, new_flags, hier,
+                    resolve_user, ident, ign, filt)  # fmt: skip
+            pid, r, go_w = _fork_child(pid_action, args, before_join is not None)
         try:
             if before_join is not None:
                 before_join()
@@ -272,6 +281,105 @@ def start_container(
     return pid
 
 
+def _hand_over(ahead: ChildAhead, plan: tuple[Any, ...], fds: list[int]) -> tuple[int, int]:
+    """Give ``ahead`` its plan and ``fds``, with a report pipe: (its pid, the pipe's read
+    end), or (-1, -1) if it was gone."""
+    r, w = os.pipe()
+    try:
+        pid = ahead.go(plan, [w, *fds])
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    if pid < 0:
+        os.close(r)
+        return -1, -1
+    return pid, r
+
+
+def _fork_child(
+    pid_action: Callable[[], None] | None, args: tuple[Any, ...], wait_go: bool
+) -> tuple[int, int, int]:
+    """Fork the container's process (:func:`start_child` with ``args``): (its pid, the
+    read end of its report pipe, the write end of its go pipe if ``wait_go``, else -1:
+    the child waits for its EOF before it joins the cgroup)."""
+    start: Callable[..., None] = start_child  # args: all its arguments up to go_r
+    r, w = os.pipe()
+    go_r, go_w = os.pipe() if wait_go else (-1, -1)
+    try:
+        pid = _fork_in_pidns(pid_action, lambda: child_main(w, lambda: start(*args, go_r, go_w)))
+    except BaseException:
+        os.close(r)
+        if go_w >= 0:
+            os.close(go_w)
+        raise
+    finally:
+        os.close(w)
+        if go_r >= 0:
+            os.close(go_r)
+    return pid, r, go_w
+
+
+class ChildAhead:
+    """A container's process forked before its container is known: a pending shim
+    (:mod:`dockyard.runtime.shim_prefork`) makes it as soon as it has made the cgroup,
+    while the caller still makes the container. It is pid 1 of a new pid namespace,
+    has joined ``cgroup``, and waits for its plan (:meth:`go`, from
+    :func:`start_container`): the fork, the child's first wait for a CPU and the
+    cgroup join are then off the start's critical path. It dies with its parent
+    until it has its plan (parent-death signal), and with :meth:`cancel`."""
+
+    def __init__(self, cgroup: cgroups.Cgroup) -> None:
+        import _socket
+
+        from dockyard.runtime.container_child import wait_ahead
+
+        self.join_files = cgroup.join_files
+        self._sock: _socket.socket | None
+        self._sock, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        fd, mine, ign = theirs.fileno(), self._sock.fileno(), _ignored_signals()
+        procs = self.join_files
+        try:
+            self.pid = _fork_in_pidns(_unshare_pid, lambda: wait_ahead(fd, mine, ign, procs))
+        except BaseException:
+            self._sock.close()
+            raise
+        finally:
+            theirs.close()
+
+    def go(self, plan: tuple[Any, ...], fds: Sequence[int]) -> int:
+        """Hand the child its plan (marshalled) and ``fds`` (its report pipe first);
+        its pid, now the container's process; -1 if it was gone (reaped here)."""
+        import _socket
+        import marshal
+
+        assert self._sock is not None
+        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        try:
+            self._sock.sendmsg(
+                [marshal.dumps(plan)], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)]
+            )
+        except OSError:
+            self.cancel()
+            return -1
+        self._sock.close()
+        self._sock = None
+        return self.pid
+
+    def cancel(self) -> None:
+        """Kill and reap the child, unless it took its plan (idempotent)."""
+        if self._sock is None:
+            return
+        self._sock.close()
+        self._sock = None
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
 def spare_netns() -> int:
     """A new network namespace with ``lo`` up, made ahead of a container that may want
     one (a pending shim makes it while it waits): a descriptor for ``start_container``.
@@ -291,14 +399,28 @@ def spare_netns() -> int:
         os.close(own)
 
 
-def _seccomp_filter(spec: RuntimeSpec, program: bytes | None) -> Filter | None:
-    """The filter ``spec.linux.seccomp`` asks for, ready to install in the child."""
+def _seccomp_program(spec: RuntimeSpec, program: bytes | None) -> tuple[bytes, int] | None:
+    """The filter ``spec.linux.seccomp`` asks for: its program and flags (``program``:
+    compiled already), for :class:`~dockyard.runtime.seccomp.Filter`."""
     sc = spec.linux.seccomp
     if sc is None:
         return None
     from dockyard.runtime import seccomp as S
 
-    return S.Filter(program if program is not None else S.compile_bpf(sc), S.flags(sc))
+    return (program if program is not None else S.compile_bpf(sc)), S.flags(sc)
+
+
+def _child_spec(spec: RuntimeSpec) -> tuple[Any, ...]:
+    """What :func:`~dockyard.runtime.container_child.start_child` reads of ``spec`` (the
+    mounts, capabilities and filter go planned), as plain data for a child ahead's plan
+    (:func:`~dockyard.runtime.container_child.spec_from_plan` makes it a spec again)."""
+    p, linux = spec.process, spec.linux
+    u = p.user
+    rlimits = tuple((r.type, r.hard, r.soft) for r in p.rlimits)
+    process = (p.args, p.env, p.cwd, (u.uid, u.gid, u.additional_gids), p.terminal,
+               p.no_new_privileges, rlimits, p.oom_score_adj)  # fmt: skip
+    return (process, spec.root.path, spec.root.readonly, spec.hostname, linux.masked_paths,
+            linux.readonly_paths, linux.sysctl)  # fmt: skip
 
 
 def _unshare_pid() -> None:

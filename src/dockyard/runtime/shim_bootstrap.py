@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
+    from dockyard.runtime.executor import ChildAhead
+
 
 def start_container_process(
     cdir: str,
@@ -32,6 +34,7 @@ def start_container_process(
     while_starting: Callable[[], object] | None = None,
     spare_netns: int = -1,
     cgroup_made: str | None = None,
+    ahead: ChildAhead | None = None,
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
     what the supervisor needs to know about it. With an external runtime
@@ -45,13 +48,18 @@ def start_container_process(
     here either way). ``cgroup_made``: the container's cgroup, made by this process
     ahead (directories and device rules: :meth:`PendingShim.make_cgroup
     <dockyard.runtime.shim_prefork.PendingShim.make_cgroup>`); only its limits are
-    left to apply. A start that fails removes it as one it made."""
+    left to apply. A start that fails removes it as one it made. ``ahead``: the
+    container's process, forked into ``cgroup_made`` to wait for its plan (see
+    :func:`~dockyard.runtime.executor.start_container`); killed if not used."""
     from dockyard.runtime.bundle import read_config
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
     from dockyard.runtime.shim_process import read_oom_kills
 
     if cgroup_made is not None and (cfg.runtime != "dockyard" or cgroup_made != cfg.cgroup_path):
+        if ahead is not None:
+            ahead.cancel()
+            ahead = None
         Cgroup(cgroup_made).remove()  # not the one this start uses (crun/runc make theirs)
         cgroup_made = None
     if cfg.runtime != "dockyard":
@@ -70,6 +78,8 @@ def start_container_process(
     except BaseException:
         if spare_netns >= 0:
             os.close(spare_netns)
+        if ahead is not None:
+            ahead.cancel()
         if cgroup_made is not None:
             Cgroup(cgroup_made).remove()
         raise
@@ -106,7 +116,8 @@ def start_container_process(
         user = cfg.resolve_user
         pid = start_container(cdir, spec, rootfs_mounts=cfg.mounts(), stdio=stdio, cgroup=cg,
                               resolve_user=user, seccomp=program, while_starting=meanwhile,
-                              before_join=make_cgroup, spare_netns=spare_netns)  # fmt: skip
+                              before_join=make_cgroup, spare_netns=spare_netns,
+                              ahead=ahead)  # fmt: skip
     except BaseException:
         if cg is not None and created:
             cg.remove(kill=True)
@@ -157,11 +168,12 @@ def bootstrap(
     python: str,
     spare_netns: int = -1,
     cgroup_made: str | None = None,
+    ahead: ChildAhead | None = None,
 ) -> NoReturn:
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
     child). Never returns; on failure nothing is left but state.json saying why.
-    ``cgroup_made``: see :func:`start_container_process`."""
+    ``cgroup_made``, ``ahead``: see :func:`start_container_process`."""
     if TYPE_CHECKING:
         import signal
     else:
@@ -194,7 +206,7 @@ def bootstrap(
 
         try:
             info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile,
-                                           spare_netns, cgroup_made)  # fmt: skip
+                                           spare_netns, cgroup_made, ahead)  # fmt: skip
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard._util.sock import Socket
+    from dockyard.runtime.executor import ChildAhead
     from dockyard.runtime.shim_client import ShimHandle
 
 
@@ -179,6 +180,7 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
         spare = -1
 
     made: str | None = None  # the cgroup made ahead (make_cgroup)
+    ahead: ChildAhead | None = None  # the container's process, forked into it
     msg: dict[str, Any] = {}
     data = b""
     while "cdir" not in msg and (chunk := os.read(ctl, 65536)):
@@ -186,9 +188,12 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
         while b"\n" in data and "cdir" not in msg:
             line, data = data.split(b"\n", 1)
             msg = jsonlite.loads(line)
-            if "cgroup" in msg:
-                made = _make_cgroup(msg["cgroup"]) if made is None else made
+            if "cgroup" in msg and made is None:
+                made = _make_cgroup(msg["cgroup"])
+                ahead = _fork_ahead_in(made) if made is not None else None
     if "cdir" not in msg:  # cancelled, or the caller is gone: leave nothing behind
+        if ahead is not None:
+            ahead.cancel()
         if made is not None:
             _remove_cgroup(made)
         os._exit(0)
@@ -197,7 +202,20 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     if attach is None and attach_fd >= 0:
         os.close(attach_fd)
         attach_fd = -1
-    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare, made)
+    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare, made, ahead)
+
+
+def _fork_ahead_in(cgroup: str) -> ChildAhead | None:
+    """The container's process, forked now into ``cgroup`` (made ahead), to wait for
+    its plan (:class:`~dockyard.runtime.executor.ChildAhead`); None if that fails
+    (the start forks it then)."""
+    from dockyard.runtime.cgroups import Cgroup
+    from dockyard.runtime.executor import ChildAhead
+
+    try:
+        return ChildAhead(Cgroup(cgroup))
+    except OSError:
+        return None
 
 
 def _make_cgroup(path: str) -> str | None:
