@@ -609,6 +609,28 @@ def test_run_i_feeds_stdin_to_the_process_forked_ahead(site: Site) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
 
 
+def test_run_network_container_joins_that_containers_namespace(site: Site) -> None:
+    """Through the shim forked ahead, which reads the container's files before the
+    start (the start rewrites config.json for --network container:, which makes the
+    shim read it again: test_shim_start_files), and keeps a new namespace ready."""
+    name = f"dyt-netns-{os.getpid()}"
+    base = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot)]  # fmt: skip
+    run = subprocess.run([*base, "run", "-d", "--name", name, "busybox", "sleep", "60"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    try:
+        pid = int(subprocess.run([*base, "inspect", "-f", "{{.State.Pid}}", name],
+                                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
+        theirs = os.readlink(f"/proc/{pid}/ns/net")
+        done = subprocess.run([*base, "run", "--rm", "--network", f"container:{name}", "busybox",
+                               "readlink", "/proc/self/ns/net"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (done.returncode, done.stdout.strip()) == (0, theirs), done.stderr
+    finally:
+        subprocess.run([*base, "rm", "-f", name], capture_output=True, timeout=60)
+
+
 def test_a_containers_process_outlives_its_killed_shim(site: Site) -> None:
     """Forked ahead with a parent-death signal (it must not outlive a shim that dies
     before the start), the container's process drops it at the start: a container

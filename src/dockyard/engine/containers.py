@@ -132,8 +132,9 @@ class ContainerService:
     def create(self, req: ContainerCreate, *, pending: PendingShim | None = None) -> Container:
         """Make a container (Docker's ``create``). ``pending``: the shim forked ahead
         to start it (``run``), which makes its cgroup meanwhile (the built-in runtime's;
-        removed by the shim if the start never comes). On any failure nothing is left: no
-        directory, snapshot, record, nor a volume this call created."""
+        removed by the shim if the start never comes), and reads its files once
+        written. On any failure nothing is left: no directory, snapshot, record, nor a
+        volume this call created."""
 
         from dockyard.engine.container_create import ContainerBuilder, command, validate
 
@@ -154,6 +155,8 @@ class ContainerService:
                 self.networks.attach(cid, req)
             lowers = list(reversed(self.images.layer_paths(image)))
             ContainerBuilder(self, cid, req, image_cfg, made_volumes).build(lowers, args)
+            if pending is not None:
+                pending.prepare(cdir)  # it reads the files while we record the container
             created_ns = time.time_ns()
             rec = ContainerRecord(
                 id=cid,

@@ -33,8 +33,7 @@ def start_container_process(
     rundir: str | None = None,
     while_starting: Callable[[], object] | None = None,
     spare_netns: int = -1,
-    cgroup_made: str | None = None,
-    ahead: ChildAhead | None = None,
+    prepared: Prepared | None = None,
 ) -> dict[str, Any]:
     """Create the cgroup and start the container as a child of the caller. Returns
     what the supervisor needs to know about it. With an external runtime
@@ -45,17 +44,15 @@ def start_container_process(
     ``while_starting``: the caller's own preparations, done while the built-in
     runtime's child sets the container up (before the start otherwise).
     ``spare_netns``: see :func:`~dockyard.runtime.executor.start_container` (closed
-    here either way). ``cgroup_made``: the container's cgroup, made by this process
-    ahead (directories and device rules: :meth:`PendingShim.make_cgroup
-    <dockyard.runtime.shim_prefork.PendingShim.make_cgroup>`); only its limits are
-    left to apply. A start that fails removes it as one it made. ``ahead``: the
-    container's process, forked into ``cgroup_made`` to wait for its plan (see
-    :func:`~dockyard.runtime.executor.start_container`); killed if not used."""
-    from dockyard.runtime.bundle import read_config
+    here either way). ``prepared``: what this process made and read ahead, while the
+    container was being made (:class:`Prepared`); what the start does not use of it
+    is undone here."""
     from dockyard.runtime.cgroups import Cgroup
     from dockyard.runtime.executor import start_container
     from dockyard.runtime.shim_process import read_oom_kills
 
+    prepared = prepared or Prepared()
+    cgroup_made, ahead, files = prepared.cgroup, prepared.child, prepared.files
     if cgroup_made is not None and (cfg.runtime != "dockyard" or cgroup_made != cfg.cgroup_path):
         if ahead is not None:
             ahead.cancel()
@@ -69,12 +66,10 @@ def start_container_process(
             while_starting()
         return start_external(cdir, cfg, child, rundir)
     try:
-        spec = read_config(cdir)
-        program = None
-        if spec.linux.seccomp is not None:
-            from dockyard.runtime.seccomp import read_filter
-
-            program = read_filter(cfg.seccomp_filter, spec.linux.seccomp)
+        if files is None or files.spec is None:
+            files = StartFiles(cdir, cfg)
+        spec, program = files.spec, files.program
+        assert spec is not None
     except BaseException:
         if spare_netns >= 0:
             os.close(spare_netns)
@@ -128,6 +123,64 @@ def start_container_process(
             "started_ns": time.time_ns(), "started_mono": time.monotonic()}  # fmt: skip
 
 
+class StartFiles:
+    """What a start reads in the container's directory: the shim's config, and for the
+    built-in runtime the spec and the compiled seccomp program. A pending shim reads
+    them while the caller still records the container (:meth:`PendingShim.prepare
+    <dockyard.runtime.shim_prefork.PendingShim.prepare>`); :meth:`unchanged` tells
+    whether they are still what is on disk."""
+
+    def __init__(self, cdir: str, cfg: st.ShimConfig | None = None) -> None:
+        from dockyard.runtime.bundle import read_config
+
+        self.cdir = cdir
+        self.stamp = _stamp(cdir)
+        self.cfg = cfg if cfg is not None else st.read_shim_config(cdir)
+        self.spec = read_config(cdir) if self.cfg.runtime == "dockyard" else None
+        self.program: bytes | None = None
+        if self.spec is not None and self.spec.linux.seccomp is not None:
+            from dockyard.runtime.seccomp import read_filter
+
+            self.program = read_filter(self.cfg.seccomp_filter, self.spec.linux.seccomp)
+
+    def unchanged(self, cdir: str) -> bool:
+        """Read from ``cdir``, whose files have not been replaced since."""
+        return cdir == self.cdir and _stamp(cdir) == self.stamp
+
+
+def _stamp(cdir: str) -> tuple[tuple[int, int, int], ...]:
+    """The identity of config.json and shim.json (both replaced by rename when written)."""
+    from dockyard.runtime.bundle import CONFIG
+
+    out = []
+    for name in (CONFIG, st.SHIM_FILE):
+        try:
+            s = os.stat(os.path.join(cdir, name))
+            out.append((s.st_ino, s.st_mtime_ns, s.st_size))
+        except FileNotFoundError:
+            out.append((0, 0, 0))
+    return tuple(out)
+
+
+class Prepared:
+    """What a pending shim (:mod:`dockyard.runtime.shim_prefork`) made and read while
+    the caller made its container: ``cgroup``, the container's cgroup (directories and
+    device rules: only its limits are left to apply; a start that fails removes it as
+    one it made); ``child``, the container's process, forked into it to wait for its
+    plan (:class:`~dockyard.runtime.executor.ChildAhead`); ``files``, the container's
+    files read ahead (:class:`StartFiles`)."""
+
+    def __init__(
+        self,
+        cgroup: str | None = None,
+        child: ChildAhead | None = None,
+        files: StartFiles | None = None,
+    ) -> None:
+        self.cgroup = cgroup
+        self.child = child
+        self.files = files
+
+
 def prepare() -> None:
     """What every start reads or loads, done once ahead: this module is imported by
     the processes that start containers (a pending shim while it waits for its
@@ -167,13 +220,12 @@ def bootstrap(
     attach: dict[str, Any] | None,
     python: str,
     spare_netns: int = -1,
-    cgroup_made: str | None = None,
-    ahead: ChildAhead | None = None,
+    prepared: Prepared | None = None,
 ) -> NoReturn:
     """In the detached process: start the container as our child, write the state,
     report, and become the supervisor by execve (same pid, the container stays our
     child). Never returns; on failure nothing is left but state.json saying why.
-    ``cgroup_made``, ``ahead``: see :func:`start_container_process`."""
+    ``prepared``: see :func:`start_container_process`."""
     if TYPE_CHECKING:
         import signal
     else:
@@ -196,7 +248,11 @@ def bootstrap(
         from dockyard.runtime import linux
 
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
-        cfg = st.read_shim_config(cdir)
+        files = prepared.files if prepared is not None else None
+        if prepared is not None and files is not None and not files.unchanged(cdir):
+            files = None  # rewritten since (run --network container:, say): read again
+            prepared = Prepared(prepared.cgroup, prepared.child)
+        cfg = files.cfg if files is not None else st.read_shim_config(cdir)
         me, shim_start = os.getpid(), proc_start_time(os.getpid()) or 0
         stdio = Stdio(cfg.tty, cfg.open_stdin)
 
@@ -206,7 +262,7 @@ def bootstrap(
 
         try:
             info = start_container_process(cdir, cfg, stdio.child, rundir, meanwhile,
-                                           spare_netns, cgroup_made, ahead)  # fmt: skip
+                                           spare_netns, prepared)  # fmt: skip
         except BaseException as e:
             err = _error_msg(e)
             st.write_state(

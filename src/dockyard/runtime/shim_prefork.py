@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from dockyard._util.sock import Socket
     from dockyard.runtime.executor import ChildAhead
+    from dockyard.runtime.shim_bootstrap import StartFiles
     from dockyard.runtime.shim_client import ShimHandle
 
 
@@ -85,6 +86,16 @@ class PendingShim:
         if self._ctl_w >= 0:
             try:
                 os.write(self._ctl_w, jsonlite.dumps({"cgroup": path}).encode() + b"\n")
+            except OSError:
+                pass  # the shim is gone: start reports it
+
+    def prepare(self, container_dir: str) -> None:
+        """Have the shim read the container's files (its config, the spec, the seccomp
+        program) now, while the caller still records the container; the start checks
+        they were not replaced since."""
+        if self._ctl_w >= 0:
+            try:
+                os.write(self._ctl_w, jsonlite.dumps({"prepare": container_dir}).encode() + b"\n")
             except OSError:
                 pass  # the shim is gone: start reports it
 
@@ -202,15 +213,14 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
     import dockyard.runtime.bundle
     import dockyard.runtime.executor
     import dockyard.runtime.shim  # (the point: all of them imported while we wait)
-    from dockyard.runtime.shim_bootstrap import bootstrap
+    from dockyard.runtime.shim_bootstrap import Prepared, bootstrap
 
     try:  # the kernel's part of a --network none start, made while we wait
         spare = dockyard.runtime.executor.spare_netns()
     except OSError:
         spare = -1
 
-    made: str | None = None  # the cgroup made ahead (make_cgroup)
-    ahead: ChildAhead | None = None  # the container's process, forked into it
+    prepared = Prepared()  # what make_cgroup and prepare ask for, made and read now
     msg: dict[str, Any] = {}
     data = b""
     while "cdir" not in msg and (chunk := os.read(ctl, 65536)):
@@ -218,21 +228,35 @@ def _wait_then_bootstrap(ctl: int, report: int, attach_fd: int, python: str) -> 
         while b"\n" in data and "cdir" not in msg:
             line, data = data.split(b"\n", 1)
             msg = jsonlite.loads(line)
-            if "cgroup" in msg and made is None:
-                made = _make_cgroup(msg["cgroup"])
-                ahead = _fork_ahead_in(made) if made is not None else None
+            if "cgroup" in msg and prepared.cgroup is None:
+                prepared.cgroup = _make_cgroup(msg["cgroup"])
+                if prepared.cgroup is not None:
+                    prepared.child = _fork_ahead_in(prepared.cgroup)
+            elif "prepare" in msg:
+                prepared.files = _read_ahead(msg["prepare"])
     if "cdir" not in msg:  # cancelled, or the caller is gone: leave nothing behind
-        if ahead is not None:
-            ahead.cancel()
-        if made is not None:
-            _remove_cgroup(made)
+        if prepared.child is not None:
+            prepared.child.cancel()
+        if prepared.cgroup is not None:
+            _remove_cgroup(prepared.cgroup)
         os._exit(0)
     os.close(ctl)
     attach = msg.get("attach")
     if attach is None and attach_fd >= 0:
         os.close(attach_fd)
         attach_fd = -1
-    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare, made, ahead)
+    bootstrap(msg["cdir"], msg["rundir"], report, attach_fd, attach, python, spare, prepared)
+
+
+def _read_ahead(cdir: str) -> StartFiles | None:
+    """The container's files, read now (:meth:`PendingShim.prepare`); None if that
+    fails (the start reads them, and reports what is wrong)."""
+    from dockyard.runtime.shim_bootstrap import StartFiles
+
+    try:
+        return StartFiles(cdir)
+    except Exception:
+        return None
 
 
 def _fork_ahead_in(cgroup: str) -> ChildAhead | None:
