@@ -12,6 +12,7 @@ import os
 import time
 
 from dockyard._util import jsonlite
+from dockyard._util.db import Transaction
 from dockyard._util.fs import make_dir_under_top, remove_tree
 from dockyard._util.ids import random_hex
 from dockyard._util.record import DataRecord
@@ -392,7 +393,8 @@ class ContainerService:
             if volumes
             else []
         )
-        self.volumes.remove_refs(c.id)
+        if anonymous:  # (else the references go with the record: one commit)
+            self.volumes.remove_refs(c.id)
         for name in anonymous:
             try:
                 self.volumes.remove(name)
@@ -405,7 +407,10 @@ class ContainerService:
             self.snapshots.remove(c.id, durable=not req.auto_remove)
         except (NotFound, FileNotFoundError):
             pass  # removed meanwhile (by the shim's --rm hook, say)
-        self.records.remove(c.id)
+        volume_store = self.volumes  # (made before: its schema check has a transaction)
+        with Transaction(self.records.conn):
+            volume_store.remove_refs(c.id)
+            self.records.remove(c.id)
         remove_tree(self.container_dir(c.id))
         remove_tree(self.run_dir(c.id))
         self._prune_cgroup_parent()
