@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture
 def dy(site: Site, capsys: pytest.CaptureFixture[str]) -> Iterator[CLI]:
     yield from make_cli(site, capsys)
+
+
+def own_process(site: Site, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The command line in a process of its own: there ``run`` forks its shim ahead
+    (cli/main.py does not in a process with threads, as pytest's own)."""
+    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
+            str(site.runroot), *args]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
+
+
+def detached_sleeper(site: Site, name: str) -> int:
+    """``run -d --name NAME busybox sleep 60`` in a process of its own: the pid."""
+    run = own_process(site, "run", "-d", "--name", name, "busybox", "sleep", "60")
+    assert run.returncode == 0, run.stderr
+    return int(own_process(site, "inspect", "-f", "{{.State.Pid}}", name).stdout)
 
 
 def status(cli: CLI, ref: str) -> str:
@@ -237,10 +253,8 @@ def test_logs_stderr_is_separate(dy: CLI) -> None:
 def test_logs_follow_ends_when_the_container_exits(dy: CLI, site: Site) -> None:
     script = "echo a; sleep 1; echo b; sleep 0.5; echo c"
     dy.ok("run", "-d", "--name", "follow", "busybox", "sh", "-c", script)
-    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot), "logs", "-f", "follow"]  # fmt: skip
     t0 = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    done = own_process(site, "logs", "-f", "follow")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "a\nb\nc\n"
     assert time.monotonic() - t0 >= 0.5  # it did follow
@@ -579,10 +593,7 @@ def test_run_that_fails_leaves_no_shim_behind(site: Site, args: tuple[str, ...])
     parent_before = {p for p in CGROUP_V1.glob(f"*/{parent}")}
     marker = f"DYTEST_PREFORK={os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
-    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot), *args]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                          timeout=60)  # fmt: skip
+    done = own_process(site, *args, env=env, stdin=subprocess.DEVNULL)
     assert done.returncode != 0
     deadline = time.monotonic() + 2
     while _processes_with(marker) and time.monotonic() < deadline:
@@ -593,19 +604,14 @@ def test_run_that_fails_leaves_no_shim_behind(site: Site, args: tuple[str, ...])
 
 
 def test_run_starts_through_the_shim_forked_ahead(site: Site) -> None:
-    script = "echo out; echo err >&2; exit 3"
-    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot), "run", "--rm", "busybox", "sh", "-c", script]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    done = own_process(site, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
 
 
 def test_run_i_feeds_stdin_to_the_process_forked_ahead(site: Site) -> None:
     """The shim forks the container's process before the container exists
     (executor.ChildAhead) and hands it its stdio later: stdin must arrive."""
-    argv = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot), "run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z"]  # fmt: skip
-    done = subprocess.run(argv, input="hello\n", capture_output=True, text=True, timeout=60)
+    done = own_process(site, "run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input="hello\n")
     assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
 
 
@@ -614,21 +620,13 @@ def test_run_network_container_joins_that_containers_namespace(site: Site) -> No
     start (the start rewrites config.json for --network container:, which makes the
     shim read it again: test_shim_start_files), and keeps a new namespace ready."""
     name = f"dyt-netns-{os.getpid()}"
-    base = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot)]  # fmt: skip
-    run = subprocess.run([*base, "run", "-d", "--name", name, "busybox", "sleep", "60"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert run.returncode == 0, run.stderr
     try:
-        pid = int(subprocess.run([*base, "inspect", "-f", "{{.State.Pid}}", name],
-                                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
-        theirs = os.readlink(f"/proc/{pid}/ns/net")
-        done = subprocess.run([*base, "run", "--rm", "--network", f"container:{name}", "busybox",
-                               "readlink", "/proc/self/ns/net"],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        theirs = os.readlink(f"/proc/{detached_sleeper(site, name)}/ns/net")
+        args = ("--network", f"container:{name}", "busybox", "readlink", "/proc/self/ns/net")
+        done = own_process(site, "run", "--rm", *args)
         assert (done.returncode, done.stdout.strip()) == (0, theirs), done.stderr
     finally:
-        subprocess.run([*base, "rm", "-f", name], capture_output=True, timeout=60)
+        own_process(site, "rm", "-f", name)
 
 
 def test_a_containers_process_outlives_its_killed_shim(site: Site) -> None:
@@ -636,14 +634,9 @@ def test_a_containers_process_outlives_its_killed_shim(site: Site) -> None:
     before the start), the container's process drops it at the start: a container
     survives its shim, as with runc."""
     name = f"dyt-orphan-{os.getpid()}"
-    base = [sys.executable, "-m", "dockyard", "--root", str(site.root), "--runroot",
-            str(site.runroot)]  # fmt: skip
-    run = subprocess.run([*base, "run", "-d", "--name", name, "busybox", "sleep", "60"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    pid = 0
     try:
-        pid = int(subprocess.run([*base, "inspect", "-f", "{{.State.Pid}}", name],
-                                 capture_output=True, text=True, check=True).stdout)  # fmt: skip
+        pid = detached_sleeper(site, name)
         stat = Path(f"/proc/{pid}/stat").read_text()
         shim = int(stat.rpartition(")")[2].split()[1])  # the container's parent: its shim
         os.kill(shim, 9)
@@ -652,7 +645,5 @@ def test_a_containers_process_outlives_its_killed_shim(site: Site) -> None:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
         assert state in ("S", "R"), state
     finally:
-        subprocess.run([*base, "rm", "-f", name], capture_output=True, timeout=60)
-    wait_until(
-        lambda: not Path(f"/proc/{pid}").exists(), what="rm -f to end it"
-    )  # (reaped by init)
+        own_process(site, "rm", "-f", name)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), what="rm -f to end it (init reaps)")
