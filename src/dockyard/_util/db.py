@@ -56,6 +56,16 @@ __all__ = ["Connection", "Error", "IntegrityError", "OperationalError", "Row", "
            "ensure_schema", "Transaction"]  # fmt: skip
 
 
+# Checkpoint the write-ahead log into the database once it holds this many pages
+# (SQLite's default: 1000). The command line leaves its connection open at exit
+# (cli/runner.py): no checkpoint at every close, but the next command, alone on the
+# database, then rebuilds the log's index from the log itself, ~2.7 us a page. With
+# 1000 pages (4 MB: ~120 run --rm) that was 1.4 ms of every command on average; with
+# 100, checkpoints come every ~12 runs and cost 1-2 ms each: 0.8 ms less per command
+# (measured over 400 processes).
+WAL_CHECKPOINT_PAGES = 100
+
+
 def open_db(path: str | os.PathLike[str]) -> Connection:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -65,6 +75,7 @@ def open_db(path: str | os.PathLike[str]) -> Connection:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return conn
 
 
