@@ -10,8 +10,15 @@ the other core, then waits. :meth:`PendingShim.start` hands it the container
 (``spawn_shim(..., pending=)``); from there on it is the same
 :func:`~dockyard.runtime.shim_bootstrap.bootstrap` and report as a spawned shim.
 
+While it waits it also does what the caller asks of it ahead, on the control pipe:
+:meth:`PendingShim.make_cgroup` (the container's cgroup, and the container's process
+forked into it to wait for its plan: :class:`~dockyard.runtime.executor.ChildAhead`)
+and :meth:`PendingShim.prepare` (the container's files, read while the caller
+records the container: :class:`~dockyard.runtime.shim_bootstrap.StartFiles`).
+
 If the caller gives up (:meth:`PendingShim.cancel`), or dies, the shim reads the end
-of its control pipe and exits: nothing was made, nothing is left.
+of its control pipe and exits: what it made ahead goes (the process forked ahead, the
+cgroup), nothing is left.
 """
 
 from __future__ import annotations
@@ -80,9 +87,10 @@ class PendingShim:
 
     def make_cgroup(self, path: str) -> None:
         """Have the shim make the container's cgroup ``path`` (its directories and
-        default device rules) now, while the caller still makes the container: the
-        start then only applies the limits. Removed again if the start never comes.
-        Only for the built-in runtime (crun and runc make their own)."""
+        default device rules) now, while the caller still makes the container, and fork
+        the container's process into it: the start then only applies the limits and
+        hands that process its plan. Both go again if the start never comes. Only for
+        the built-in runtime (crun and runc make their own)."""
         if self._ctl_w >= 0:
             try:
                 os.write(self._ctl_w, jsonlite.dumps({"cgroup": path}).encode() + b"\n")
