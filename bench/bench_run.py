@@ -1,7 +1,8 @@
 """Container lifecycle benchmarks (issue 3): run, exec, ps, shim memory.
 
 Run as root after ../shared/bench/peers.sh for the Docker/Podman columns; stop the
-peers afterwards (../shared/bench/peers.sh stop).
+peers afterwards (../shared/bench/peers.sh stop). ``--scale`` adds ``ps`` with 1,000
+containers running, of each engine in turn (~10 minutes).
 """
 
 from __future__ import annotations
@@ -87,6 +88,38 @@ def bench_ps(dy: list[str], n: int) -> None:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
+def ps_scale(engine: str, start: list[str], ps: list[str], rm: list[str], n: int) -> list[float]:
+    """``ps`` (median of 10) with 100 and with ``n`` containers running, started by
+    ``start + [name]`` and removed by ``rm + names`` afterwards, whatever happens."""
+    names = [f"dyscale-{engine}-{i}" for i in range(n)]
+    out = []
+    try:
+        for i, name in enumerate(names, 1):
+            subprocess.run([*start, name, "busybox", "sleep", "3600"], check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+            if i in (100, n):
+                out.append(interleaved_ms({engine: ps}, 10)[engine])
+    finally:
+        for k in range(0, n, 100):
+            subprocess.run([*rm, *names[k : k + 100]], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    return out
+
+
+def bench_ps_scale(dy: list[str], n: int = 1000) -> None:
+    """``ps`` from 100 to ``n`` running containers (--network none), one engine after
+    the other: ``n`` of each at once would not fit in this machine's memory."""
+    ours = ps_scale("dockyard", [*dy, "run", "-d", "--network", "none", "--name"], [*dy, "ps"],
+                    [*dy, "rm", "-f"], n)  # fmt: skip
+    line = f"ps with 100 / {n} running: dockyard {ours[0]:.1f} / {ours[1]:.1f} ms"
+    if docker_running():
+        theirs = ps_scale("docker", ["docker", "run", "-d", "--network", "none", "--name"],
+                          ["docker", "ps"], ["docker", "rm", "-f"], n)  # fmt: skip
+        line += (f"; docker {theirs[0]:.1f} / {theirs[1]:.1f} ms (ratio {ours[0] / theirs[0]:.2f}x"
+                 f" / {ours[1] / theirs[1]:.2f}x)")  # fmt: skip
+    print(line + f"; goal: at most 1.0x docker, flat up to {n}")
+
+
 def main() -> None:
     with private_engine() as (dy, _):
         t0 = time.perf_counter()
@@ -94,6 +127,8 @@ def main() -> None:
         bench_exec(dy)
         bench_ps(dy, 20)
         bench_ps(dy, 100)
+        if "--scale" in sys.argv:  # ~10 minutes: 1,000 containers of each engine
+            bench_ps_scale(dy)
         print(f"(benchmarks took {time.perf_counter() - t0:.0f} s)")
 
 
