@@ -615,6 +615,22 @@ def test_run_i_feeds_stdin_to_the_process_forked_ahead(site: Site) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, "HELLO\n", "")
 
 
+def test_limits_apply_to_the_process_forked_ahead(site: Site) -> None:
+    """It joined the cgroup before the container existed; the limits are set before it
+    gets its plan, and it sees its own cgroup (cgroup namespace)."""
+    if not (CGROUP_V1 / "memory").is_dir():
+        pytest.skip("cgroup v1 layout expected (this machine: hybrid)")
+    script = (
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+        "/sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids/cgroup.procs"
+    )
+    done = own_process(site, "run", "--rm", "--memory", "32m", "--cpus", "0.5", "--pids-limit",
+                       "20", "busybox", "sh", "-c", script)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # (sh runs its last command by exec: cat is pid 1, alone in its cgroup)
+    assert done.stdout.split() == [str(32 << 20), "50000", "20", "1"]
+
+
 def test_run_network_container_joins_that_containers_namespace(site: Site) -> None:
     """Through the shim forked ahead, which reads the container's files before the
     start (the start rewrites config.json for --network container:, which makes the
