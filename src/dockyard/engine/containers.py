@@ -248,14 +248,17 @@ class ContainerService:
         attach: dict[str, bool] | None = None,
         pending: PendingShim | None = None,
         meanwhile: Callable[[], object] | None = None,
+        created: Container | None = None,
     ) -> ShimHandle | None:
         """Start a container; None if it was running already (Docker's no-op).
         ``pending``: a shim forked ahead for it (``run``); cancelled if not used.
-        ``meanwhile``: the caller's work, done while the shim starts the container."""
+        ``meanwhile``: the caller's work, done while the shim starts the container.
+        ``created``: the container :meth:`create` just returned (``run``): not read
+        again."""
         from dockyard.runtime.shim_client import spawn_shim
 
         try:
-            c = self.get(ref)
+            c = created if created is not None and created.id == ref else self.get(ref)
             if c.state.status in ("running", "restarting", "paused"):
                 return None
             if c.state.status == "dead":

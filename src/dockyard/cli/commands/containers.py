@@ -98,7 +98,7 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
     svc = ctx.engine.containers
     if ns.detach:
         try:
-            svc.start(cid, pending=pending)
+            svc.start(cid, pending=pending, created=container)
         except DockyardError as e:
             if ns.rm:
                 _remove_quietly(ctx, cid)
@@ -107,13 +107,14 @@ def run(ctx: Context, args: list[str], command: str = "run") -> int:
             ctx.err.write(warning + "\n")
         ctx.print(cid)
         return 0
-    return _run_attached(ctx, cid, ns, pending)
+    return _run_attached(ctx, container, ns, pending)
 
 
 def _run_attached(
-    ctx: Context, cid: str, ns: argparse.Namespace, pending: PendingShim | None
+    ctx: Context, container: Container, ns: argparse.Namespace, pending: PendingShim | None
 ) -> int:
     svc = ctx.engine.containers
+    cid = container.id
     interactive = bool(ns.interactive)
     tty = bool(ns.tty)
     auto_remove = bool(ns.rm)
@@ -136,7 +137,8 @@ def _run_attached(
             svc.prepare_remove()
 
     try:
-        handle = svc.start(cid, attach=attach, pending=pending, meanwhile=meanwhile)
+        handle = svc.start(cid, attach=attach, pending=pending, meanwhile=meanwhile,
+                           created=container)  # fmt: skip
     except DockyardError as e:
         if auto_remove:
             _remove_quietly(ctx, cid)
