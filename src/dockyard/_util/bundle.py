@@ -145,7 +145,7 @@ class BundleFinder:
             module.__path__ = spec.submodule_search_locations
         modules[name] = module
         try:
-            exec(marshal.loads(spec.loader_state), module.__dict__)
+            self.exec_module(module)
         except BaseException:
             modules.pop(name, None)
             raise

@@ -327,9 +327,21 @@ def _start_planned(plan: tuple[Any, ...], fds: list[int]) -> None:
     start_child(spec, rootfs, rplan, mplan, stdio, (), join, new_flags, hier, user, ident, (), filt)
 
 
+def spec_plan(spec: RuntimeSpec) -> tuple[Any, ...]:
+    """What :func:`start_child` reads of ``spec`` (the mounts, capabilities and filter
+    go planned), as plain data for a child ahead's plan; :func:`spec_from_plan` makes
+    it a spec again."""
+    p, linux = spec.process, spec.linux
+    u = p.user
+    rlimits = tuple((r.type, r.hard, r.soft) for r in p.rlimits)
+    process = (p.args, p.env, p.cwd, (u.uid, u.gid, u.additional_gids), p.terminal,
+               p.no_new_privileges, rlimits, p.oom_score_adj)  # fmt: skip
+    return (process, spec.root.path, spec.root.readonly, spec.hostname, linux.masked_paths,
+            linux.readonly_paths, linux.sysctl)  # fmt: skip
+
+
 def spec_from_plan(t: tuple[Any, ...]) -> RuntimeSpec:
-    """The spec a child ahead's plan carries (``executor._child_spec``: what
-    :func:`start_child` reads of it)."""
+    """The spec a child ahead's plan carries (:func:`spec_plan`)."""
     from dockyard.oci.runtime_spec import Linux, Process, Rlimit, Root, RuntimeSpec, User
 
     (args, env, cwd, user, terminal, nnp, rlimits, oom), path, ro, hostname, masked, rop, sysctl = t

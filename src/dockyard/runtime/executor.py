@@ -43,7 +43,13 @@ from dockyard.errors import InvalidArgument, NotFound, Unsupported
 from dockyard.oci.runtime_spec import Mount, Process, RuntimeSpec
 from dockyard.runtime import caps, cgroups, mounts
 from dockyard.runtime import linux as L
-from dockyard.runtime.container_child import Identity, child_main, exec_child, start_child
+from dockyard.runtime.container_child import (
+    Identity,
+    child_main,
+    exec_child,
+    spec_plan,
+    start_child,
+)
 from dockyard.runtime.errors import ContainerStartError
 
 TYPE_CHECKING = False
@@ -247,7 +253,7 @@ def _start(
                 before_join()  # the child ahead has joined, but waits for its plan
                 before_join = None
             flags = [f for _, f in join]
-            plan = (_child_spec(spec), rootfs, rplan, mplan, stdio is not None, flags,
+            plan = (spec_plan(spec), rootfs, rplan, mplan, stdio is not None, flags,
                     new_flags, hier, resolve_user, ident, program)  # fmt: skip
             pid, r = _hand_over(ahead, plan, [*(stdio or ()), *(fd for fd, _ in join)])
         if pid < 0:  # no child ahead, or it was gone: fork one
@@ -408,19 +414,6 @@ def _seccomp_program(spec: RuntimeSpec, program: bytes | None) -> tuple[bytes, i
     from dockyard.runtime import seccomp as S
 
     return (program if program is not None else S.compile_bpf(sc)), S.flags(sc)
-
-
-def _child_spec(spec: RuntimeSpec) -> tuple[Any, ...]:
-    """What :func:`~dockyard.runtime.container_child.start_child` reads of ``spec`` (the
-    mounts, capabilities and filter go planned), as plain data for a child ahead's plan
-    (:func:`~dockyard.runtime.container_child.spec_from_plan` makes it a spec again)."""
-    p, linux = spec.process, spec.linux
-    u = p.user
-    rlimits = tuple((r.type, r.hard, r.soft) for r in p.rlimits)
-    process = (p.args, p.env, p.cwd, (u.uid, u.gid, u.additional_gids), p.terminal,
-               p.no_new_privileges, rlimits, p.oom_score_adj)  # fmt: skip
-    return (process, spec.root.path, spec.root.readonly, spec.hostname, linux.masked_paths,
-            linux.readonly_paths, linux.sysctl)  # fmt: skip
 
 
 def _unshare_pid() -> None:

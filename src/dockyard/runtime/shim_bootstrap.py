@@ -52,13 +52,10 @@ def start_container_process(
     from dockyard.runtime.shim_process import read_oom_kills
 
     prepared = prepared or Prepared()
-    cgroup_made, ahead, files = prepared.cgroup, prepared.child, prepared.files
-    if cgroup_made is not None and (cfg.runtime != "dockyard" or cgroup_made != cfg.cgroup_path):
-        if ahead is not None:
-            ahead.cancel()
-            ahead = None
-        Cgroup(cgroup_made).remove()  # not the one this start uses (crun/runc make theirs)
-        cgroup_made = None
+    made = prepared.cgroup
+    if made is not None and (cfg.runtime != "dockyard" or made != cfg.cgroup_path):
+        prepared.undo()  # not the cgroup this start uses (crun/runc make theirs)
+    cgroup_made, ahead = prepared.cgroup, prepared.child
     if cfg.runtime != "dockyard":
         if spare_netns >= 0:
             os.close(spare_netns)
@@ -66,6 +63,7 @@ def start_container_process(
             while_starting()
         return start_external(cdir, cfg, child, rundir)
     try:
+        files = prepared.files
         if files is None or files.spec is None:
             files = StartFiles(cdir, cfg)
         spec, program = files.spec, files.program
@@ -73,10 +71,7 @@ def start_container_process(
     except BaseException:
         if spare_netns >= 0:
             os.close(spare_netns)
-        if ahead is not None:
-            ahead.cancel()
-        if cgroup_made is not None:
-            Cgroup(cgroup_made).remove()
+        prepared.undo()
         raise
     path = cfg.cgroup_path or spec.linux.cgroups_path
     cg = oom = None
@@ -180,6 +175,17 @@ class Prepared:
         self.child = child
         self.files = files
 
+    def undo(self) -> None:
+        """What the start will not use: the child ahead killed, the cgroup removed."""
+        if self.child is not None:
+            self.child.cancel()
+            self.child = None
+        if self.cgroup is not None:
+            from dockyard.runtime.cgroups import Cgroup
+
+            Cgroup(self.cgroup).remove()
+            self.cgroup = None
+
 
 def prepare() -> None:
     """What every start reads or loads, done once ahead: this module is imported by
@@ -248,10 +254,10 @@ def bootstrap(
         from dockyard.runtime import linux
 
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # kept across execve: for restarts
-        files = prepared.files if prepared is not None else None
-        if prepared is not None and files is not None and not files.unchanged(cdir):
-            files = None  # rewritten since (run --network container:, say): read again
-            prepared = Prepared(prepared.cgroup, prepared.child)
+        prepared = prepared or Prepared()
+        files = prepared.files
+        if files is not None and not files.unchanged(cdir):
+            prepared.files = files = None  # rewritten since (--network container:): read again
         cfg = files.cfg if files is not None else st.read_shim_config(cdir)
         me, shim_start = os.getpid(), proc_start_time(os.getpid()) or 0
         stdio = Stdio(cfg.tty, cfg.open_stdin)

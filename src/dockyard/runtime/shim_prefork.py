@@ -91,19 +91,19 @@ class PendingShim:
         the container's process into it: the start then only applies the limits and
         hands that process its plan. Both go again if the start never comes. Only for
         the built-in runtime (crun and runc make their own)."""
-        if self._ctl_w >= 0:
-            try:
-                os.write(self._ctl_w, jsonlite.dumps({"cgroup": path}).encode() + b"\n")
-            except OSError:
-                pass  # the shim is gone: start reports it
+        self._ask({"cgroup": path})
 
     def prepare(self, container_dir: str) -> None:
         """Have the shim read the container's files (its config, the spec, the seccomp
         program) now, while the caller still records the container; the start checks
         they were not replaced since."""
+        self._ask({"prepare": container_dir})
+
+    def _ask(self, msg: dict[str, str]) -> None:
+        """One line on the control pipe, ahead of the start's (which ends it)."""
         if self._ctl_w >= 0:
             try:
-                os.write(self._ctl_w, jsonlite.dumps({"prepare": container_dir}).encode() + b"\n")
+                os.write(self._ctl_w, jsonlite.dumps(msg).encode() + b"\n")
             except OSError:
                 pass  # the shim is gone: start reports it
 
